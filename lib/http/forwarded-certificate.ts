@@ -1,0 +1,36 @@
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+
+/**
+ * The gateway forwards the client certificate it verified in this one header (WSO2's name), URL-encoded
+ * PEM as nginx's `$ssl_client_escaped_cert`. It always overwrites an inbound copy; internal services
+ * believe it only on connections authenticated as the gateway.
+ */
+export const CLIENT_CERTIFICATE_HEADER = 'x-wso2-mutual-auth-cert';
+export const GATEWAY_COMMON_NAME = 'obkit-gateway';
+
+export function encodeCertificateHeader(pem: string): string {
+  return encodeURIComponent(pem);
+}
+
+/** The certificate in a header value, or undefined when it is not a parseable certificate. */
+export function decodeCertificateHeader(value: string | string[] | undefined): X509Certificate | undefined {
+  if (typeof value !== 'string' || value.length === 0) return undefined;
+  try {
+    return new X509Certificate(decodeURIComponent(value));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when the TLS peer is the gateway: its certificate verified during the handshake, was issued by
+ * the deployment's internal CA (never the recipients' CA) and names the gateway.
+ */
+export function isGatewayConnection(socket: TLSSocket, internalCas: readonly X509Certificate[]): boolean {
+  if (!socket.authorized) return false;
+  const peer = socket.getPeerX509Certificate?.();
+  if (!peer) return false;
+  if (!peer.subject.split('\n').includes(`CN=${GATEWAY_COMMON_NAME}`)) return false;
+  return internalCas.some((ca) => peer.checkIssued(ca) && peer.verify(ca.publicKey));
+}

@@ -1,0 +1,161 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+
+/**
+ * One storage module, one SQL dialect (PostgreSQL). A real server when a URL is given (`pg`), otherwise
+ * PGlite — PostgreSQL compiled to WASM — in a data directory of the service's own. Each service owns a
+ * schema (`search_path`) and its versioned migrations; no service reads another's tables.
+ *
+ * Conventions that keep both drivers returning the same values: pass JSON as `JSON.stringify(v)` with a
+ * `::jsonb` cast, use `integer`/`text`/`timestamptz`/`jsonb` columns, and never rely on `int8` decoding.
+ */
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'pglite' | 'postgres';
+  readonly schema: string;
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Cheap round trip for readiness probes. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL connection URL; when empty, PGlite in `dataDir` (or in memory without one). */
+  url?: string | undefined;
+  dataDir?: string | undefined;
+  /** The owning service's schema, e.g. `identity_server`. */
+  schema: string;
+  migrations: readonly Migration[];
+  /** pg pool size (ignored by PGlite, which has one connection). */
+  poolSize?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  if (!SCHEMA_NAME.test(options.schema)) throw new Error(`invalid schema name: ${options.schema}`);
+  assertMigrationsOrdered(options.migrations);
+  const db = options.url
+    ? openPostgres(options.url, options.schema, options.poolSize ?? 10)
+    : await openPglite(options.dataDir, options.schema);
+  try {
+    await migrate(db, options.migrations);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return db;
+}
+
+/** True for a unique-constraint violation (SQLSTATE 23505), from either driver. */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23505';
+}
+
+async function openPglite(dataDir: string | undefined, schema: string): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const lite = await PGlite.create(dataDir ? { dataDir } : {});
+  await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema};`);
+  const run = async <R>(q: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) => {
+    const result = await q.query<R>(sql, params);
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  };
+  return {
+    kind: 'pglite',
+    schema,
+    query: (sql, params) => run(lite, sql, params),
+    transaction: (fn) => lite.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) })),
+    ping: async () => {
+      await lite.query('SELECT 1');
+    },
+    close: () => lite.close(),
+  };
+}
+
+function openPostgres(url: string, schema: string, max: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max, options: `-c search_path=${schema}` });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  const run = async <R>(q: pg.Pool | pg.PoolClient, sql: string, params?: unknown[]) => {
+    const result = await q.query(sql, params);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  };
+  return {
+    kind: 'postgres',
+    schema,
+    query: (sql, params) => run(pool, sql, params),
+    transaction: async (fn) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const value = await fn({ query: (sql, params) => run(client, sql, params) });
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    ping: async () => {
+      await pool.query('SELECT 1');
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function migrate(db: Database, migrations: readonly Migration[]): Promise<void> {
+  await db.transaction(async (tx) => {
+    // Replicas starting together: one applies the migrations, the others wait and find them done.
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`obkit-migrate:${db.schema}`]);
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    await tx.query(
+      `CREATE TABLE IF NOT EXISTS ${db.schema}.schema_migrations (
+         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const applied = await tx.query<{ version: number }>(`SELECT version FROM ${db.schema}.schema_migrations`);
+    const done = new Set(applied.rows.map((row) => row.version));
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      try {
+        await tx.query(migration.sql);
+      } catch (error) {
+        throw new Error(
+          `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,
+        );
+      }
+      await tx.query(`INSERT INTO ${db.schema}.schema_migrations (version, name) VALUES ($1, $2)`, [
+        migration.version,
+        migration.name,
+      ]);
+    }
+  });
+}
+
+function assertMigrationsOrdered(migrations: readonly Migration[]): void {
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new Error(
+        `migrations must be numbered 1, 2, 3…; found ${migration.version} at position ${index + 1}`,
+      );
+    }
+  });
+}

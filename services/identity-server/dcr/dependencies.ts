@@ -1,0 +1,39 @@
+import type { X509Certificate } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../../../lib/config/index.ts';
+import type { OutboundClient } from '../../../lib/http/outbound.ts';
+import type { Database } from '../../../lib/storage/index.ts';
+
+/** Verified claims of one of this identity server's access tokens. */
+export interface AccessTokenClaims {
+  jti: string;
+  client_id: string;
+  scope: string;
+  exp: number;
+  cnf?: { 'x5t#S256'?: string };
+  [claim: string]: unknown;
+}
+
+/**
+ * What the DCR endpoint needs from the rest of the identity server. The OAuth core provides it; the DCR
+ * module owns the registration rules (cdr-dcr-rules.md) and nothing else.
+ */
+export interface DcrDependencies {
+  db: Database;
+  config: Config;
+  /** This identity server's issuer: the required `aud` of registration requests. */
+  issuer: string;
+  logger: Logger;
+  /** Fetches ADR JWKS, sector identifiers and URI checks under the SSRF policy. */
+  outbound: OutboundClient;
+  /**
+   * The caller's client certificate: the one presented on this TLS connection (verified against the
+   * truststore), or the one the gateway forwarded when — and only when — the connection is the gateway's.
+   */
+  clientCertificate(request: FastifyRequest): X509Certificate | undefined;
+  /** True when the Authorization header carries the identity server's admin Basic credential. */
+  isAdminCredential(authorization: string | undefined): boolean;
+  /** Verifies signature, expiry and revocation of an access token; throws InvalidToken otherwise. */
+  verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+}
