@@ -93,12 +93,13 @@ function resolveConfig(raw: RawConfig): Config {
   else if (sandbox) tls.outbound_ca = join(pki, 'ca.pem');
   for (const name of ['identity_server', 'api_manager', 'gateway', 'mock_register'] as const) {
     const svc = ob[name];
-    if (!svc.url) svc.url = `https://${hostForUrl(ob.hostname)}:${svc.port}`;
+    // Port 0 (tests): the service binds first and derives its URL with `serviceUrl` from the bound port.
+    if (!svc.url && svc.port !== 0) svc.url = serviceUrl(ob.hostname, svc.port);
     svc.url = svc.url.replace(/\/+$/, '');
   }
   const dcr = raw.open_banking.dcr;
   // The sandbox Register signs sandbox SSAs unless another Register is configured.
-  if (sandbox && !dcr.jwks_url_sandbox) dcr.jwks_url_sandbox = `${ob.mock_register.url}/cdr-register/v1/jwks`;
+  if (sandbox && !dcr.jwks_url_sandbox && ob.mock_register.url) dcr.jwks_url_sandbox = `${ob.mock_register.url}/cdr-register/v1/jwks`;
   if (!ob.admin.password) {
     if (!sandbox) {
       throw new ConfigError(
@@ -143,8 +144,9 @@ export function sandboxAdminPassword(stateDir: string): string {
   return password;
 }
 
-function hostForUrl(hostname: string): string {
-  return hostname.includes(':') ? `[${hostname}]` : hostname;
+/** `https://host:port` for a host name or IP literal. */
+export function serviceUrl(hostname: string, port: number): string {
+  return `https://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`;
 }
 
 function parseScalar(value: string): unknown {
