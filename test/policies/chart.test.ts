@@ -8,6 +8,7 @@ import { resourceFromObject, runPolicies, violatedPolicies } from './support.ts'
 
 const productionValues = path.join(chartDir, 'ci/production-values.yaml');
 const sandboxValues = path.join(chartDir, 'ci/sandbox-values.yaml');
+const insecureValues = path.resolve(import.meta.dirname, '../charts/fixtures/insecure-values.yaml');
 
 async function render(valuesFiles: string[], setArgs: string[] = []) {
   const objects = await helmTemplate(valuesFiles, setArgs);
@@ -42,5 +43,29 @@ describe('obkit chart under the policy pack', () => {
       'production-no-private-addresses',
       'production-no-sandbox-ca',
     ]);
+  });
+
+  it('fails the named rules with the deliberately insecure production values', async () => {
+    const violations = await runPolicies(await render([insecureValues]), {
+      config: { environment: 'production' },
+    });
+    expect(violatedPolicies(violations)).toEqual([
+      'containers-no-privilege-escalation',
+      'containers-run-as-non-root',
+      'credentials-only-in-secrets',
+      'network-policy-per-component',
+      'only-gateway-exposed',
+      'production-gateway-replicas',
+    ]);
+    const messages = violations.map((violation) => violation.message);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        "container 'identity-server' env OBKIT__OBKIT__ADMIN__PASSWORD holds a credential literal; use valueFrom.secretKeyRef.",
+        expect.stringMatching(
+          /^Service 'obkit-obkit-identity-server' \(component identity-server\) is of type LoadBalancer/,
+        ),
+        expect.stringMatching(/^Deployment 'obkit-obkit-gateway' runs 1 gateway replica/),
+      ]),
+    );
   });
 });
