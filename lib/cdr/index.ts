@@ -1,0 +1,3 @@
+export * from './recipient.ts';
+export * from './register-client.ts';
+export * from './software-statement.ts';
