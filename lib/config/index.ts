@@ -99,7 +99,8 @@ function resolveConfig(raw: RawConfig): Config {
   }
   const dcr = raw.open_banking.dcr;
   // The sandbox Register signs sandbox SSAs unless another Register is configured.
-  if (sandbox && !dcr.jwks_url_sandbox && ob.mock_register.url) dcr.jwks_url_sandbox = `${ob.mock_register.url}/cdr-register/v1/jwks`;
+  if (sandbox && !dcr.jwks_url_sandbox && ob.mock_register.url)
+    dcr.jwks_url_sandbox = `${ob.mock_register.url}/cdr-register/v1/jwks`;
   if (!ob.admin.password) {
     if (!sandbox) {
       throw new ConfigError(

@@ -44,7 +44,6 @@ for (const [network, prefix] of [
 }
 for (const [network, prefix] of [
   ['::', 127],
-  ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
   ['fc00::', 7],
   ['fe80::', 10],
@@ -54,6 +53,9 @@ for (const [network, prefix] of [
 }
 
 export function isPrivateAddress(address: string): boolean {
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it carries.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return isPrivateAddress(mapped[1]!);
   const family = isIP(address);
   if (family === 0) return false;
   return blocked.check(address, family === 4 ? 'ipv4' : 'ipv6');
@@ -115,8 +117,10 @@ export class OutboundClient {
         signal,
       } as Parameters<typeof request>[1]);
       const declared = Number(response.headers['content-length'] ?? 0);
+      // Discard rather than destroy: destroying an undici body emits an error nobody listens to.
+      const discard = () => response.body.dump({ limit: 0 }).catch(() => {});
       if (declared > this.policy.maxBytes) {
-        response.body.destroy();
+        void discard();
         throw new OutboundError('size', `${url} answered more than ${this.policy.maxBytes} bytes`);
       }
       const chunks: Buffer[] = [];
@@ -124,7 +128,7 @@ export class OutboundClient {
       for await (const chunk of response.body) {
         size += (chunk as Buffer).length;
         if (size > this.policy.maxBytes) {
-          response.body.destroy();
+          void discard();
           throw new OutboundError('size', `${url} answered more than ${this.policy.maxBytes} bytes`);
         }
         chunks.push(chunk as Buffer);

@@ -131,10 +131,21 @@ async function migrate(db: Database, migrations: readonly Migration[]): Promise<
       `CREATE TABLE IF NOT EXISTS ${db.schema}.schema_migrations (
          version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
     );
-    const applied = await tx.query<{ version: number }>(`SELECT version FROM ${db.schema}.schema_migrations`);
-    const done = new Set(applied.rows.map((row) => row.version));
+    const applied = await tx.query<{ version: number; name: string }>(
+      `SELECT version, name FROM ${db.schema}.schema_migrations`,
+    );
+    const done = new Map(applied.rows.map((row) => [row.version, row.name]));
     for (const migration of migrations) {
-      if (done.has(migration.version)) continue;
+      const appliedName = done.get(migration.version);
+      if (appliedName !== undefined) {
+        // An applied migration was edited or replaced: the schema no longer matches the code.
+        if (appliedName !== migration.name) {
+          throw new Error(
+            `migration ${migration.version} was applied as "${appliedName}" but the code now names it "${migration.name}"`,
+          );
+        }
+        continue;
+      }
       try {
         await tx.query(migration.sql);
       } catch (error) {
