@@ -38,6 +38,7 @@ export interface SandboxPki {
   /** Root + issuing CA: what clients trust for the servers and what servers trust for recipients. */
   caBundle: string;
   rootCaCertificate: string;
+  rootCaKey: string;
   issuingCaCertificate: string;
   issuingCaKey: string;
   serverCertificate: string;
@@ -157,7 +158,7 @@ export async function ensureSandboxPki(
   const pki = sandboxPkiPaths(dir);
   const hostnames = [...new Set(['localhost', '127.0.0.1', '::1', ...(options.hostnames ?? [])])];
 
-  const root = await loadOrCreate(pki.rootCaCertificate, pki.rootCaKeyPath, () =>
+  const root = await loadOrCreate(pki.rootCaCertificate, pki.rootCaKey, () =>
     createCertificateAuthority('obkit sandbox root CA'),
   );
   const issuing = await loadOrCreate(pki.issuingCaCertificate, pki.issuingCaKey, () =>
@@ -206,13 +207,13 @@ export async function issueSandboxClientCertificate(
   return issueCertificate(issuing, { commonName, usage: 'client', ...(days ? { days } : {}) });
 }
 
-export function sandboxPkiPaths(dir: string): SandboxPki & { rootCaKeyPath: string } {
+export function sandboxPkiPaths(dir: string): SandboxPki {
   const at = (name: string) => join(dir, name);
   return {
     dir,
     caBundle: at('ca.pem'),
     rootCaCertificate: at('root-ca.pem'),
-    rootCaKeyPath: at('root-ca.key'),
+    rootCaKey: at('root-ca.key'),
     issuingCaCertificate: at('issuing-ca.pem'),
     issuingCaKey: at('issuing-ca.key'),
     serverCertificate: at('server.pem'),

@@ -41,7 +41,7 @@ describe('sandbox PKI', () => {
     expect(gateway.verify(issuing.publicKey)).toBe(false);
     expect(splitPemBundle(await readFile(pki.truststore, 'utf8'))).toHaveLength(2);
     for (const key of [
-      pki.rootCaKeyPath,
+      pki.rootCaKey,
       pki.issuingCaKey,
       pki.serverKey,
       pki.clientKey,
