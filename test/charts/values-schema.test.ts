@@ -49,6 +49,28 @@ describe('values the chart refuses', () => {
     expect((await render(['mockRegister.enabled=true'])).code).toBe(0);
   });
 
+  it('refuses the production-unsafe values in the templates too, for renderers that skip the schema', async () => {
+    const withoutSchema = (setArgs: string[]) =>
+      helm([...templateArgs([], setArgs), '--skip-schema-validation']);
+    const cases: [string[], string][] = [
+      [
+        [...production, 'mockRegister.enabled=true'],
+        'mockRegister.enabled: the mock CDR Register is sandbox-only',
+      ],
+      [
+        [...production, 'config.allowPrivateAddresses=true'],
+        'config.allowPrivateAddresses: outbound fetches',
+      ],
+      [['global.mode=production'], 'database.existingSecret: production needs a PostgreSQL server'],
+    ];
+    for (const [setArgs, message] of cases) {
+      const result = await withoutSchema(setArgs);
+      expect(result.code, message).not.toBe(0);
+      expect(result.stderr).toContain(message);
+    }
+    expect((await withoutSchema(production)).code).toBe(0);
+  });
+
   it('refuses private-address fetches in production', async () => {
     const result = await render([...production, 'config.allowPrivateAddresses=true']);
     expect(result.code).not.toBe(0);
