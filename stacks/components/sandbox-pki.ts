@@ -1,0 +1,116 @@
+import * as pulumi from '@pulumi/pulumi';
+import { SECRETS, serviceDnsNames } from '../names.ts';
+import { InternalPki } from './internal-pki.ts';
+import { issued, type PkiSecrets, pemBundle, pkiSecret, selfSignedCa } from './pki-resources.ts';
+
+export interface SandboxPkiArgs {
+  namespace: pulumi.Input<string>;
+  namespaceName: string;
+  /** Public host name of the gateway, added to the server certificate. */
+  hostname: string;
+}
+
+const SANDBOX = 'obkit sandbox';
+
+/**
+ * The sandbox PKI, generated (the Kubernetes twin of lib/pki's `obkit up` PKI, same shape and subjects):
+ * root CA → issuing CA → the services' server certificate (SANs: every in-cluster Service name and the
+ * public host name) and the smoke test recipient's transport certificate; plus the internal CA.
+ * Everything is labelled `pki.obkit.io/origin: sandbox`, which the policy pack refuses in production.
+ */
+export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
+  public readonly serverTls: pulumi.Output<string>;
+  public readonly truststore: pulumi.Output<string>;
+  public readonly serverCa: pulumi.Output<string>;
+  public readonly internalCa: pulumi.Output<string>;
+  public readonly gatewayInternalClient: pulumi.Output<string>;
+  public readonly smokeClient: pulumi.Output<string>;
+  public readonly caBundle: pulumi.Output<string>;
+
+  constructor(name: string, args: SandboxPkiArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('obkit:pki:SandboxPki', name, {}, opts);
+    const root = selfSignedCa(
+      `${name}-root-ca`,
+      { commonName: 'obkit sandbox root CA', organization: SANDBOX },
+      3650,
+      this,
+    );
+    const issuing = issued(
+      `${name}-issuing-ca`,
+      {
+        subject: { commonName: 'obkit sandbox issuing CA', organization: SANDBOX },
+        issuer: root,
+        days: 1825,
+        usage: 'ca',
+      },
+      this,
+    );
+    const server = issued(
+      `${name}-server`,
+      {
+        subject: { commonName: 'obkit services', organization: SANDBOX },
+        issuer: issuing,
+        days: 825,
+        usage: 'server',
+        dnsNames: [...serviceDnsNames(args.namespaceName), args.hostname],
+      },
+      this,
+    );
+    const smoke = issued(
+      `${name}-smoke-client`,
+      {
+        subject: { commonName: 'obkit-sandbox-adr', organization: SANDBOX },
+        issuer: issuing,
+        days: 825,
+        usage: 'client',
+      },
+      this,
+    );
+    this.caBundle = pemBundle(root.certificatePem, issuing.certificatePem);
+
+    const secret = (
+      key: keyof typeof SECRETS,
+      stringData: Record<string, pulumi.Input<string>>,
+      type?: string,
+    ) =>
+      pkiSecret(
+        `${name}-${key}`,
+        {
+          namespace: args.namespace,
+          name: SECRETS[key],
+          origin: 'sandbox',
+          stringData,
+          ...(type ? { type } : {}),
+        },
+        this,
+      ).metadata.name;
+    this.serverTls = secret(
+      'serverTls',
+      {
+        'tls.crt': pemBundle(server.certificatePem, issuing.certificatePem),
+        'tls.key': server.privateKeyPem,
+      },
+      'kubernetes.io/tls',
+    );
+    this.truststore = secret('truststore', { 'ca-bundle.pem': this.caBundle });
+    this.serverCa = secret('serverCa', { 'ca.crt': this.caBundle });
+    this.smokeClient = secret(
+      'smokeClient',
+      { 'tls.crt': pemBundle(smoke.certificatePem, issuing.certificatePem), 'tls.key': smoke.privateKeyPem },
+      'kubernetes.io/tls',
+    );
+
+    const internal = new InternalPki(`${name}-internal`, { namespace: args.namespace }, { parent: this });
+    this.internalCa = internal.internalCaSecret;
+    this.gatewayInternalClient = internal.gatewayInternalClientSecret;
+    this.registerOutputs({
+      serverTls: this.serverTls,
+      truststore: this.truststore,
+      serverCa: this.serverCa,
+      internalCa: this.internalCa,
+      gatewayInternalClient: this.gatewayInternalClient,
+      smokeClient: this.smokeClient,
+      caBundle: this.caBundle,
+    });
+  }
+}

@@ -1,0 +1,92 @@
+import * as pulumi from '@pulumi/pulumi';
+import { obkitChartValues } from './chart-values.ts';
+import { AdminCredential } from './components/admin-credential.ts';
+import { Namespace } from './components/namespace.ts';
+import { Obkit } from './components/obkit.ts';
+import type { PkiSecrets } from './components/pki-resources.ts';
+import { Postgres } from './components/postgres.ts';
+import { SandboxPki } from './components/sandbox-pki.ts';
+import { SuppliedPki } from './components/supplied-pki.ts';
+import { Verification } from './components/verification.ts';
+import { loadStackConfig } from './config.ts';
+import { environmentManifest } from './environment.ts';
+import { COMPONENTS } from './names.ts';
+
+// The obkit stack: config → namespace → PKI, database, admin credential → the chart → verification Jobs.
+
+const config = loadStackConfig();
+const sandbox = config.environment === 'sandbox';
+
+const namespace = new Namespace('obkit', { name: config.namespace, environment: config.environment });
+
+const pki: PkiSecrets = sandbox
+  ? new SandboxPki('pki', {
+      namespace: namespace.name,
+      namespaceName: config.namespace,
+      hostname: config.hostname,
+    })
+  : new SuppliedPki('pki', { namespace: namespace.name, pki: config.pki! });
+
+const database = new Postgres('database', {
+  namespace: namespace.name,
+  namespaceName: config.namespace,
+  database: config.database,
+});
+
+const admin = new AdminCredential('admin', {
+  namespace: namespace.name,
+  username: config.admin.username,
+  ...(config.admin.password ? { password: config.admin.password } : {}),
+});
+
+const obkit = new Obkit('obkit', {
+  namespace: namespace.name,
+  values: obkitChartValues(config, {
+    serverTls: pki.serverTls,
+    truststore: pki.truststore,
+    internalCa: pki.internalCa,
+    gatewayInternalClient: pki.gatewayInternalClient,
+    ...(sandbox ? { outboundCa: pki.serverCa } : {}),
+    admin: admin.secretName,
+    database: database.secretName,
+  }),
+});
+
+const manifest = environmentManifest({
+  mode: config.environment,
+  namespace: config.namespace,
+  hostname: config.hostname,
+  gatewayPort: COMPONENTS.gateway.port,
+  smokeClient: pki.smokeClient !== undefined,
+});
+
+const image = config.image.digest
+  ? `${config.image.repository}@${config.image.digest}`
+  : `${config.image.repository}:${config.image.tag}`;
+
+const verification = config.verification.enabled
+  ? new Verification('verification', {
+      namespace: namespace.name,
+      image,
+      manifest,
+      secrets: {
+        admin: admin.secretName,
+        serverCa: pki.serverCa,
+        truststore: pki.truststore,
+        ...(pki.smokeClient ? { smokeClient: pki.smokeClient } : {}),
+      },
+      after: [obkit],
+      revision: config.verification.revision,
+      backoffLimit: config.verification.backoffLimit,
+      timeoutSeconds: config.verification.timeoutSeconds,
+    })
+  : undefined;
+
+export const gatewayEndpoint = manifest.publicGatewayUrl;
+export const caBundle = pki.caBundle;
+export const adminUsername = admin.username;
+export const adminPassword = pulumi.secret(admin.password);
+export const environment = manifest;
+export const verificationJobs = verification
+  ? { configure: verification.configureJob, smoke: verification.smokeJob }
+  : 'disabled (obkit:verification is false)';

@@ -1,0 +1,228 @@
+import { existsSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { suppliedCaPem } from '../policies/fixtures.ts';
+import { runPolicies } from '../policies/support.ts';
+import {
+  isSecretAt,
+  isSecretOutput,
+  ofType,
+  one,
+  policyResources,
+  renderStackChart,
+  resolve,
+  runStack,
+  type StackRun,
+  secretNamed,
+} from './harness.ts';
+
+// The program under mocks with a production configuration: supplied PKI, supplied admin password,
+// external PostgreSQL, an autoscaled gateway.
+
+const ADMIN_PASSWORD = 'production-admin-password-7c1e';
+const DATABASE_PASSWORD = 'db-password-91ab';
+const DATABASE_URL = `postgres://obkit:${DATABASE_PASSWORD}@db.internal.bank.example:5432/obkit?sslmode=verify-full`;
+const SERVER_KEY = '-----BEGIN PRIVATE KEY-----\nproduction-server-key\n-----END PRIVATE KEY-----\n';
+const SECRET_VALUES = [ADMIN_PASSWORD, DATABASE_PASSWORD, 'production-server-key'];
+
+let run: StackRun;
+
+beforeAll(async () => {
+  const ca = await suppliedCaPem();
+  run = await runStack(
+    'production',
+    {
+      'obkit:environment': 'production',
+      'obkit:hostname': 'cdr.bank.example',
+      'obkit:gatewayReplicas': '3',
+      'obkit:gatewayMaxReplicas': '12',
+      'obkit:identityServerReplicas': '2',
+      'obkit:apiManagerReplicas': '2',
+      'obkit:database': 'external',
+      'obkit:databaseUrl': DATABASE_URL,
+      'obkit:adminPassword': ADMIN_PASSWORD,
+      'obkit:caCertificates': ca,
+      'obkit:serverCertificate': ca,
+      'obkit:serverPrivateKey': SERVER_KEY,
+    },
+    ['obkit:databaseUrl', 'obkit:adminPassword', 'obkit:serverPrivateKey'],
+  );
+});
+
+describe('production stack: resources', () => {
+  it('registers one component per deployable unit and their Kubernetes objects', () => {
+    expect(run.resources.length).toBeGreaterThan(20);
+    const types = new Set(run.resources.map((resource) => resource.type));
+    for (const type of [
+      'obkit:k8s:Namespace',
+      'obkit:pki:SuppliedPki',
+      'obkit:pki:InternalPki',
+      'obkit:db:Postgres',
+      'obkit:k8s:AdminCredential',
+      'obkit:k8s:Obkit',
+      'obkit:k8s:Verification',
+      'kubernetes:core/v1:Namespace',
+      'kubernetes:helm.sh/v4:Chart',
+      'kubernetes:batch/v1:Job',
+    ]) {
+      expect(types, type).toContain(type);
+    }
+  });
+
+  it('generates nothing it should be given: no sandbox PKI, no random password, no CloudNativePG', () => {
+    const types = run.resources.map((resource) => resource.type);
+    expect(types).not.toContain('obkit:pki:SandboxPki');
+    expect(types).not.toContain('random:index/randomPassword:RandomPassword');
+    expect(types).not.toContain('kubernetes:postgresql.cnpg.io/v1:Cluster');
+    expect(ofType(run, 'kubernetes:helm.sh/v4:Chart')).toHaveLength(1);
+  });
+
+  it('creates every child with its component as parent', () => {
+    const component = one(run, 'obkit:k8s:AdminCredential', 'admin');
+    expect(secretNamed(run, 'obkit-admin').parent).toBe(component.urn);
+    expect(one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').parent).toBe(
+      one(run, 'obkit:k8s:Obkit', 'obkit').urn,
+    );
+  });
+
+  it('puts the supplied PKI into Secrets labelled as supplied', () => {
+    for (const name of ['obkit-server-tls', 'obkit-truststore', 'obkit-server-ca']) {
+      expect(secretNamed(run, name).inputs.metadata.labels['pki.obkit.io/origin']).toBe('supplied');
+    }
+    expect(secretNamed(run, 'obkit-server-tls').inputs.type).toBe('kubernetes.io/tls');
+    expect(secretNamed(run, 'obkit-internal-ca').inputs.metadata.labels['pki.obkit.io/origin']).toBe(
+      'internal',
+    );
+  });
+});
+
+describe('production stack: the chart', () => {
+  it('installs charts/obkit from this repository with production values', () => {
+    const chart = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit');
+    expect(chart.inputs.chart).toMatch(/\/charts\/obkit$/);
+    expect(existsSync(`${chart.inputs.chart}/Chart.yaml`)).toBe(true);
+    const { values } = chart.inputs;
+    expect(values.global).toEqual({ mode: 'production', hostname: 'cdr.bank.example' });
+    expect(values.mockRegister).toEqual({ enabled: false });
+    expect(values.config.allowPrivateAddresses).toBe(false);
+    expect(values.config.toml).toContain(
+      'jwks_url_production = "https://api.cdr.gov.au/cdr-register/v1/jwks"',
+    );
+    expect(values.gateway.replicaCount).toBe(3);
+    expect(values.gateway.autoscaling).toEqual({ enabled: true, minReplicas: 3, maxReplicas: 12 });
+    expect(values.identityServer.replicaCount).toBe(2);
+  });
+
+  it('references every credential and certificate by the name of a Secret the stack created', () => {
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    const references = [
+      values.tls.serverSecret,
+      values.tls.truststoreSecret,
+      values.tls.internalCaSecret,
+      values.tls.gatewayInternalClientSecret,
+      values.admin.existingSecret,
+      values.database.existingSecret,
+    ];
+    expect(references).toEqual([
+      'obkit-server-tls',
+      'obkit-truststore',
+      'obkit-internal-ca',
+      'obkit-gateway-internal-client',
+      'obkit-admin',
+      'obkit-database',
+    ]);
+    for (const name of references) expect(() => secretNamed(run, name)).not.toThrow();
+    expect(values.tls.outboundCaSecret).toBe('');
+  });
+});
+
+describe('production stack: verification Jobs', () => {
+  it('runs configure after the chart and smoke after configure', () => {
+    // dependsOn the Obkit component expands to its Chart, whose own readiness covers the chart's objects.
+    const chart = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit');
+    const configure = one(run, 'kubernetes:batch/v1:Job', 'verification-configure');
+    const smoke = one(run, 'kubernetes:batch/v1:Job', 'verification-smoke');
+    expect(configure.dependencies).toContain(chart.urn);
+    expect(smoke.dependencies).toContain(configure.urn);
+    const command = (job: typeof configure) => job.inputs.spec.template.spec.containers[0].args;
+    expect(command(configure)).toEqual([
+      'bin/obkit.ts',
+      'configure',
+      '--environment',
+      '/etc/obkit/environment/environment.json',
+    ]);
+    expect(command(smoke)).toEqual([
+      'bin/obkit.ts',
+      'smoke',
+      '--environment',
+      '/etc/obkit/environment/environment.json',
+    ]);
+    expect(configure.inputs.spec.backoffLimit).toBe(1);
+    expect(configure.inputs.spec.template.spec.restartPolicy).toBe('Never');
+  });
+
+  it('hands the Jobs the admin credential only as Secret references', () => {
+    for (const job of ofType(run, 'kubernetes:batch/v1:Job')) {
+      const env = job.inputs.spec.template.spec.containers[0].env;
+      expect(env).toEqual([
+        {
+          name: 'OBKIT__OBKIT__ADMIN__USERNAME',
+          valueFrom: { secretKeyRef: { name: 'obkit-admin', key: 'username' } },
+        },
+        {
+          name: 'OBKIT_ADMIN_PASSWORD',
+          valueFrom: { secretKeyRef: { name: 'obkit-admin', key: 'password' } },
+        },
+      ]);
+    }
+  });
+
+  it('gives the Jobs an environment manifest of in-cluster URLs without mock-register or any secret', async () => {
+    const configMap = one(run, 'kubernetes:core/v1:ConfigMap', 'verification-environment');
+    const manifest = JSON.parse(configMap.inputs.data['environment.json']);
+    expect(manifest.mode).toBe('production');
+    expect(manifest.services).toEqual({
+      identityServer: { url: 'https://obkit-identity-server:9446' },
+      apiManager: { url: 'https://obkit-api-manager:9443' },
+      gateway: { url: 'https://obkit-gateway:8243' },
+    });
+    expect(manifest.tls.clientCertificate).toBeUndefined();
+    expect(await resolve(run.outputs.environment)).toEqual(manifest);
+  });
+});
+
+describe('production stack: secrets', () => {
+  it('exports the admin password as a secret and the endpoint and CA bundle in the clear', async () => {
+    expect(await isSecretOutput(run.outputs.adminPassword)).toBe(true);
+    expect(await resolve(run.outputs.adminPassword)).toBe(ADMIN_PASSWORD);
+    expect(run.outputs.gatewayEndpoint).toBe('https://cdr.bank.example:8243');
+    expect(await isSecretOutput(run.outputs.caBundle)).toBe(false);
+    expect(await resolve(run.outputs.caBundle)).toContain('-----BEGIN CERTIFICATE-----');
+  });
+
+  it('marks every credential secret where it enters a Kubernetes Secret', () => {
+    expect(isSecretAt(secretNamed(run, 'obkit-admin'), 'stringData.password')).toBe(true);
+    expect(isSecretAt(secretNamed(run, 'obkit-database'), 'stringData.url')).toBe(true);
+    expect(isSecretAt(secretNamed(run, 'obkit-server-tls'), 'stringData.tls.key')).toBe(true);
+    expect(isSecretAt(secretNamed(run, 'obkit-gateway-internal-client'), 'stringData.tls.key')).toBe(true);
+    // The chart's values carry Secret names only: nothing in them is (or needs to be) secret.
+    expect(one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').secretPaths).toEqual([]);
+  });
+
+  it('keeps every secret value out of everything that is not a Secret', () => {
+    for (const resource of run.resources) {
+      if (resource.type === 'kubernetes:core/v1:Secret' || resource.type.startsWith('tls:')) continue;
+      const text = JSON.stringify(resource.inputs);
+      for (const value of SECRET_VALUES)
+        expect(text, `${resource.type} ${resource.name}`).not.toContain(value);
+    }
+  });
+});
+
+describe('production stack: policy pack', () => {
+  it('passes every rule over the stack resources and the chart they render', async () => {
+    const rendered = await renderStackChart(run, 'obkit');
+    expect(rendered.map((resource) => resource.type)).toContain('kubernetes:apps/v1:Deployment');
+    const resources = [...policyResources(run.resources), ...rendered];
+    expect(await runPolicies(resources, { config: { environment: 'production' } })).toEqual([]);
+  });
+});
