@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,8 +99,8 @@ describe.each(backends)('mock-register on $name', ({ databaseUrl }) => {
         agent: new Agent({
           connect: {
             ca: register.caPem,
-            cert: await import('node:fs/promises').then((fs) => fs.readFile(register.pki.clientCertificate)),
-            key: await import('node:fs/promises').then((fs) => fs.readFile(register.pki.clientKey)),
+            cert: await readFile(register.pki.clientCertificate),
+            key: await readFile(register.pki.clientKey),
           },
         }),
       });
