@@ -1,5 +1,4 @@
 import type { RegistrationContext } from './context.ts';
-import { supportedScopes } from './supported-scopes.ts';
 
 /** Request claims that become client metadata; any other request claim is ignored and never echoed. */
 const REQUESTED_METADATA = [
@@ -50,7 +49,7 @@ const DEFAULT_ENCRYPTION_ENCODING = 'A128CBC-HS256';
  * metadata value the SSA carries comes from the SSA (redirect URIs may be narrowed to a subset), and
  * the configured unmodifiable claims (`iss`, `org_id`, `software_id`…) are always the SSA's.
  */
-export function buildClientMetadata(context: RegistrationContext): void {
+export async function buildClientMetadata(context: RegistrationContext): Promise<void> {
   const { claims, ssa } = context;
   const metadata: Record<string, unknown> = {};
   for (const name of REQUESTED_METADATA) if (claims[name] !== undefined) metadata[name] = claims[name];
@@ -63,7 +62,11 @@ export function buildClientMetadata(context: RegistrationContext): void {
   }
   for (const name of ATTESTED_METADATA) if (ssa[name] !== undefined) metadata[name] = ssa[name];
   metadata.redirect_uris = context.redirectUris;
-  metadata.scope = supportedScopes(ssa.scope as string);
+  // Scopes this Data Holder does not serve (energy, telco…) are dropped silently, never rejected.
+  const served = await context.runtime.scopes.names();
+  metadata.scope = [...new Set((ssa.scope as string).split(' '))]
+    .filter((scope) => served.has(scope))
+    .join(' ');
   metadata.tls_client_certificate_bound_access_tokens = true;
 
   const registration: Record<string, unknown> = {};

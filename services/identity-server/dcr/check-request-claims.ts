@@ -11,7 +11,7 @@ export function checkRequestClaims(context: RegistrationContext): void {
   const { claims: rules, clockSkewSeconds } = context.runtime.rules;
 
   if (claims.iss !== ssa.software_id) throw new InvalidClientMetadata('Invalid issuer');
-  checkAudience(claims.aud, rules.aud);
+  checkAudience(claims.aud, rules.aud.allowed ?? [context.runtime.deps.issuer]);
   checkTimes(claims, rules, clockSkewSeconds);
   if (rules.jti.required && (typeof claims.jti !== 'string' || claims.jti === '')) {
     throw new InvalidClientMetadata('Required parameter jti not found in the request');
@@ -43,9 +43,9 @@ export function checkRequestClaims(context: RegistrationContext): void {
   }
 }
 
-function checkAudience(aud: unknown, rule: ClaimRule): void {
+function checkAudience(aud: unknown, allowed: readonly string[]): void {
   const audiences = Array.isArray(aud) ? aud : [aud];
-  if (aud === undefined || !audiences.some((value) => rule.allowed?.includes(value as string))) {
+  if (aud === undefined || !audiences.some((value) => allowed.includes(value as string))) {
     throw new InvalidClientMetadata('Invalid audience provided');
   }
 }

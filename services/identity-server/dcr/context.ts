@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
+import type { ScopeStore } from '../scopes/store.ts';
 import type { DcrDependencies } from './dependencies.ts';
 import type { KeySetCache } from './key-set-cache.ts';
 import type { RegistrationRules } from './registration-rules.ts';
@@ -8,6 +9,8 @@ import type { RegistrationRules } from './registration-rules.ts';
 export interface DcrRuntime {
   deps: DcrDependencies;
   rules: RegistrationRules;
+  /** The scopes this server issues (the identity server's scope table). */
+  scopes: ScopeStore;
   /** Register JWKS (operator-configured URLs), cached across Register outages. */
   registerKeys: KeySetCache;
   /** Recipients' JWKS at the SSA's `jwks_uri`, fetched under the SSRF policy. */

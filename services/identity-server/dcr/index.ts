@@ -6,6 +6,7 @@ import {
   UnsupportedMediaType,
 } from '../../../lib/http/errors.ts';
 import { OutboundClient } from '../../../lib/http/outbound.ts';
+import { ScopeStore } from '../scopes/store.ts';
 import { authenticateCaller } from './authenticate-caller.ts';
 import { buildClientMetadata } from './build-client-metadata.ts';
 import { checkRedirectUriHostnames, checkUriHostnames } from './check-hostnames.ts';
@@ -120,7 +121,8 @@ function createRuntime(deps: DcrDependencies): DcrRuntime & { close(): Promise<v
   const registerClient = new OutboundClient({ ...deps.outbound.policy, allowPrivateAddresses: true });
   return {
     deps,
-    rules: registrationRules(deps.config, deps.issuer),
+    rules: registrationRules(deps.config),
+    scopes: new ScopeStore(deps.db),
     registerKeys: new KeySetCache({
       fetch: (url) => registerClient.getJson(url),
       maxAgeMs: REGISTER_KEYS_MAX_AGE_MS,

@@ -59,13 +59,14 @@ const DEFAULT_UNMODIFIABLE = [
   'legal_entity_name',
 ];
 
-export function registrationRules(config: Config, issuer: string): RegistrationRules {
+export function registrationRules(config: Config): RegistrationRules {
   const hybrid = config.open_banking_cds.dcr.enable_hybrid_flow;
   const defaults: Record<RegisteredClaim, ClaimRule> = {
     iat: { required: true },
     exp: { required: true },
     jti: { required: true },
-    aud: { required: true, allowed: [issuer] },
+    // No list: this server's issuer, read per request (a test server learns its URL only once bound).
+    aud: { required: true },
     token_endpoint_auth_method: { required: true, allowed: ['private_key_jwt'] },
     token_endpoint_auth_signing_alg: { required: true, allowed: SIGNING_ALGORITHMS },
     grant_types: { required: true, allowed: ['authorization_code', 'refresh_token', 'client_credentials'] },
