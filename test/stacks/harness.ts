@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import * as pulumi from '@pulumi/pulumi';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { type Resource, resourceFromObject } from '../policies/support.ts';
 import { helmTemplate } from '../support/helm.ts';
 
@@ -242,4 +242,11 @@ export async function renderStackChart(run: StackRun, namespace: string): Promis
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The `config:` of a committed stack file (Pulumi.<stack>.yaml) as setAllConfig takes it. */
+export async function stackFileConfig(stack: string): Promise<Record<string, string>> {
+  const file = join(import.meta.dirname, '../..', `Pulumi.${stack}.yaml`);
+  const { config } = parse(await readFile(file, 'utf8')) as { config: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, String(value)]));
 }

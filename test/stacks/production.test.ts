@@ -13,10 +13,11 @@ import {
   runStack,
   type StackRun,
   secretNamed,
+  stackFileConfig,
 } from './harness.ts';
 
-// The program under mocks with a production configuration: supplied PKI, supplied admin password,
-// external PostgreSQL, an autoscaled gateway.
+// The program under mocks with Pulumi.production.yaml plus the secrets an operator sets: supplied PKI,
+// supplied admin password, external PostgreSQL, an autoscaled gateway.
 
 const ADMIN_PASSWORD = 'production-admin-password-7c1e';
 const DATABASE_PASSWORD = 'db-password-91ab';
@@ -31,13 +32,7 @@ beforeAll(async () => {
   run = await runStack(
     'production',
     {
-      'obkit:environment': 'production',
-      'obkit:hostname': 'cdr.bank.example',
-      'obkit:gatewayReplicas': '3',
-      'obkit:gatewayMaxReplicas': '12',
-      'obkit:identityServerReplicas': '2',
-      'obkit:apiManagerReplicas': '2',
-      'obkit:database': 'external',
+      ...(await stackFileConfig('production')),
       'obkit:databaseUrl': DATABASE_URL,
       'obkit:adminPassword': ADMIN_PASSWORD,
       'obkit:caCertificates': ca,

@@ -1,0 +1,80 @@
+import * as pulumi from '@pulumi/pulumi';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadStackConfig } from '../../stacks/config.ts';
+
+// Stack configuration is validated before any resource exists: a production stack without its
+// secrets, or with a single gateway, stops `pulumi up` with the key to fix.
+
+const CERTIFICATE = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
+const production: Record<string, string> = {
+  'obkit:environment': 'production',
+  'obkit:hostname': 'cdr.bank.example',
+  'obkit:database': 'external',
+  'obkit:databaseUrl': 'postgres://obkit:pw@db:5432/obkit',
+  'obkit:adminPassword': 'admin-password',
+  'obkit:caCertificates': CERTIFICATE,
+  'obkit:serverCertificate': CERTIFICATE,
+  'obkit:serverPrivateKey': '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n',
+};
+const productionSecrets = ['obkit:databaseUrl', 'obkit:adminPassword', 'obkit:serverPrivateKey'];
+
+function load(config: Record<string, string>, secretKeys = productionSecrets) {
+  pulumi.runtime.setAllConfig(config, secretKeys);
+  return loadStackConfig(new pulumi.Config('obkit'));
+}
+
+function without(key: string): Record<string, string> {
+  const { [`obkit:${key}`]: _removed, ...rest } = production;
+  return rest;
+}
+
+beforeAll(async () => {
+  await pulumi.runtime.setMocks(
+    { newResource: (args) => ({ id: `${args.name}-id`, state: args.inputs }), call: (args) => args.inputs },
+    'obkit',
+    'config',
+    false,
+  );
+});
+
+describe('stack config', () => {
+  it('accepts a complete production configuration and keeps its secrets secret', async () => {
+    const config = load(production);
+    expect(config.environment).toBe('production');
+    expect(config.replicas.gateway).toBe(2);
+    expect(await pulumi.isSecret(config.admin.password!)).toBe(true);
+    expect(await pulumi.isSecret(config.pki!.serverPrivateKey)).toBe(true);
+    expect(await pulumi.isSecret(config.database.url!)).toBe(true);
+  });
+
+  it.each([
+    ['adminPassword', /obkit:adminPassword: required in production/],
+    ['serverPrivateKey', /serverPrivateKey/],
+    ['caCertificates', /caCertificates/],
+    ['databaseUrl', /databaseUrl/],
+    ['hostname', /hostname/],
+  ])('refuses production without %s', (key, message) => {
+    expect(() => load(without(key))).toThrow(message);
+  });
+
+  it('refuses a single gateway in production, a moving image tag and an unknown environment', () => {
+    expect(() => load({ ...production, 'obkit:gatewayReplicas': '1' })).toThrow(
+      /obkit:gatewayReplicas: production runs at least 2 gateway replicas/,
+    );
+    expect(() => load({ ...production, 'obkit:imageTag': 'latest' })).toThrow(/obkit:imageTag/);
+    expect(() => load({ ...production, 'obkit:environment': 'staging' })).toThrow(
+      /obkit:environment: must be one of sandbox, production/,
+    );
+    expect(() => load({ ...production, 'obkit:gatewayMaxReplicas': '1' })).toThrow(
+      /obkit:gatewayMaxReplicas/,
+    );
+  });
+
+  it('needs neither PKI nor passwords in a sandbox, which generates them', () => {
+    const config = load({ 'obkit:environment': 'sandbox', 'obkit:hostname': 'sandbox.example' }, []);
+    expect(config.pki).toBeUndefined();
+    expect(config.admin.password).toBeUndefined();
+    expect(config.database).toMatchObject({ mode: 'cloudnative-pg', instances: 1 });
+  });
+});

@@ -1,0 +1,156 @@
+import { X509Certificate } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runPolicies, violatedPolicies } from '../policies/support.ts';
+import {
+  isSecretAt,
+  isSecretOutput,
+  ofType,
+  one,
+  policyResources,
+  renderStackChart,
+  resolve,
+  runStack,
+  type StackRun,
+  secretNamed,
+  stackFileConfig,
+} from './harness.ts';
+
+// The program under mocks with the sandbox configuration of Pulumi.sandbox.yaml: generated PKI and
+// admin password, CloudNativePG, in-cluster mock-register.
+
+let run: StackRun;
+
+beforeAll(async () => {
+  run = await runStack('sandbox', await stackFileConfig('sandbox'));
+});
+
+describe('sandbox stack: resources', () => {
+  it('generates its PKI and admin password and runs CloudNativePG', () => {
+    expect(run.resources.length).toBeGreaterThan(30);
+    const types = run.resources.map((resource) => resource.type);
+    for (const type of [
+      'obkit:pki:SandboxPki',
+      'obkit:pki:InternalPki',
+      'obkit:db:Postgres',
+      'obkit:k8s:AdminCredential',
+      'obkit:k8s:Obkit',
+      'obkit:k8s:Verification',
+      'tls:index/selfSignedCert:SelfSignedCert',
+      'tls:index/locallySignedCert:LocallySignedCert',
+      'random:index/randomPassword:RandomPassword',
+      'kubernetes:postgresql.cnpg.io/v1:Cluster',
+    ]) {
+      expect(types, type).toContain(type);
+    }
+    expect(types).not.toContain('obkit:pki:SuppliedPki');
+  });
+
+  it('issues the server certificate for every in-cluster Service name and the public host name', () => {
+    const request = one(run, 'tls:index/certRequest:CertRequest', 'pki-server-csr');
+    expect(request.inputs.dnsNames).toEqual(
+      expect.arrayContaining([
+        'obkit-identity-server',
+        'obkit-gateway.obkit-sandbox.svc',
+        'obkit-mock-register.obkit-sandbox.svc.cluster.local',
+        'sandbox.obkit.example',
+      ]),
+    );
+    expect(request.inputs.subject).toEqual({ commonName: 'obkit services', organization: 'obkit sandbox' });
+  });
+
+  it('chains the issuing CA to the root CA and keeps the internal CA apart', async () => {
+    const certificate = (name: string) =>
+      new X509Certificate(
+        one(
+          run,
+          name.endsWith('root-ca') || name.endsWith('internal-ca')
+            ? 'tls:index/selfSignedCert:SelfSignedCert'
+            : 'tls:index/locallySignedCert:LocallySignedCert',
+          name,
+        ).state.certPem,
+      );
+    expect(certificate('pki-issuing-ca').issuer).toBe(certificate('pki-root-ca').subject);
+    expect(certificate('pki-internal-gateway-client').subject).toContain('CN=obkit-gateway');
+    expect(certificate('pki-internal-gateway-client').issuer).toBe(certificate('pki-internal-ca').subject);
+    expect(certificate('pki-internal-ca').subject).not.toBe(certificate('pki-root-ca').subject);
+    expect(
+      one(run, 'tls:index/locallySignedCert:LocallySignedCert', 'pki-smoke-client').inputs.allowedUses,
+    ).toContain('client_auth');
+  });
+
+  it('bootstraps the CloudNativePG cluster from an owner Secret and hands the chart a url Secret', () => {
+    const cluster = one(run, 'kubernetes:postgresql.cnpg.io/v1:Cluster', 'database-cluster');
+    expect(cluster.inputs.spec.bootstrap.initdb).toEqual({
+      database: 'obkit',
+      owner: 'obkit',
+      secret: { name: 'obkit-database-owner' },
+    });
+    expect(cluster.dependencies).toContain(one(run, 'kubernetes:helm.sh/v4:Chart', 'database-operator').urn);
+    const url = secretNamed(run, 'obkit-database').inputs.stringData.url;
+    expect(url).toBe(
+      'postgres://obkit:mock-random-password-database-owner-password@obkit-db-rw.obkit-sandbox.svc:5432/obkit?sslmode=no-verify',
+    );
+    expect(isSecretAt(secretNamed(run, 'obkit-database'), 'stringData.url')).toBe(true);
+  });
+});
+
+describe('sandbox stack: the chart and the Jobs', () => {
+  it('enables the mock-register, private-address fetches and trusts the sandbox CA for outbound calls', () => {
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    expect(values.global.mode).toBe('sandbox');
+    expect(values.mockRegister).toEqual({ enabled: true });
+    expect(values.config.allowPrivateAddresses).toBe(true);
+    expect(values.config.toml).toContain(
+      'jwks_url_sandbox = "https://obkit-mock-register:7000/cdr-register/v1/jwks"',
+    );
+    expect(values.tls.outboundCaSecret).toBe('obkit-server-ca');
+    expect(values.gateway).toMatchObject({ replicaCount: 1, autoscaling: { enabled: false } });
+  });
+
+  it('mounts the smoke recipient certificate in the Jobs and lists the mock-register in the manifest', async () => {
+    const smoke = one(run, 'kubernetes:batch/v1:Job', 'verification-smoke');
+    expect(smoke.inputs.spec.template.spec.volumes).toContainEqual({
+      name: 'smoke-client',
+      secret: { secretName: 'obkit-smoke-client', defaultMode: 0o440 },
+    });
+    const manifest = await resolve(run.outputs.environment);
+    expect(manifest.services.mockRegister).toEqual({ url: 'https://obkit-mock-register:7000' });
+    expect(manifest.tls.clientCertificate).toBe('/etc/obkit/smoke-client/tls.crt');
+  });
+
+  it('exports the generated admin password as a secret that no Job or ConfigMap contains', async () => {
+    expect(await isSecretOutput(run.outputs.adminPassword)).toBe(true);
+    const password = await resolve(run.outputs.adminPassword);
+    expect(password).toBe('mock-random-password-admin-password');
+    for (const resource of [
+      ...ofType(run, 'kubernetes:batch/v1:Job'),
+      ...ofType(run, 'kubernetes:core/v1:ConfigMap'),
+    ]) {
+      expect(JSON.stringify(resource.inputs)).not.toContain(password);
+    }
+  });
+});
+
+describe('sandbox stack: policy pack', () => {
+  it('passes every rule as a sandbox', async () => {
+    const resources = [...policyResources(run.resources), ...(await renderStackChart(run, 'obkit-sandbox'))];
+    expect(await runPolicies(resources, { config: { environment: 'sandbox' } })).toEqual([]);
+  });
+
+  it('fails the production rules if deployed as production', async () => {
+    const resources = [...policyResources(run.resources), ...(await renderStackChart(run, 'obkit-sandbox'))];
+    const violations = await runPolicies(resources, { config: { environment: 'production' } });
+    expect(violatedPolicies(violations)).toEqual([
+      'production-gateway-replicas',
+      'production-no-mock-register',
+      'production-no-private-addresses',
+      'production-no-sandbox-ca',
+    ]);
+    // The generated certificates themselves give the sandbox away, not only labels.
+    expect(violations.map((violation) => violation.message)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/holds a sandbox certificate \(CN=obkit sandbox root CA/),
+      ]),
+    );
+  });
+});
