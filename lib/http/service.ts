@@ -12,6 +12,8 @@ export interface TlsFiles {
   privateKey: string;
   /** CA bundles trusted for client certificates (e.g. the recipients' truststore and the internal CA). */
   clientCas?: string[];
+  /** Further trusted client CAs held in memory (e.g. the truststore the gateway receives in its feed). */
+  clientCaPems?: () => string[];
   /** Ask for a client certificate. Verification is left to the handler unless `rejectUnauthorized`. */
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
@@ -68,11 +70,17 @@ export function createService(options: ServiceOptions): Service {
     registers: [metrics],
   });
 
-  const secureContextOptions = () => ({
-    cert: readFileSync(options.tls.certificate),
-    key: readFileSync(options.tls.privateKey),
-    ...(options.tls.clientCas?.length ? { ca: options.tls.clientCas.map((file) => readFileSync(file)) } : {}),
-  });
+  const secureContextOptions = () => {
+    const ca = [
+      ...(options.tls.clientCas ?? []).map((file) => readFileSync(file, 'utf8')),
+      ...(options.tls.clientCaPems?.() ?? []),
+    ];
+    return {
+      cert: readFileSync(options.tls.certificate),
+      key: readFileSync(options.tls.privateKey),
+      ...(ca.length ? { ca } : {}),
+    };
+  };
   let server!: https.Server;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
