@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Every console step in WSO2's order: key manager → publish APIs → truststores → restart → smoke test.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { echo } from 'zx';
+import { configure } from './lib/configure.ts';
+import { runAndReport, withProgress } from './lib/report.ts';
+import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
+
+const { values } = parseArgs({
+  options: {
+    ...targetOptions,
+    definition: { type: 'string' },
+    insequence: { type: 'string' },
+    trust: { type: 'string', multiple: true },
+    'no-smoke': { type: 'boolean', default: false },
+    ssa: { type: 'string' },
+    'signing-key': { type: 'string' },
+  },
+});
+if (values.help) {
+  echo(`Usage: scripts/configure.ts [options] [target options]
+
+Runs configure-key-manager, publish-dcr-api, load-truststore, restart (only where the target needs it
+and the truststore changed) and smoke-test, in WSO2's order. Each step reports unchanged or updated.
+
+  --definition FILE --insequence FILE   the DCR API to publish (default apis/cdr-dcr/0.2/)
+  --trust FILE           CA certificates for the truststores (repeatable; sandbox default: its CA)
+  --ssa FILE --signing-key JWK.json     smoke-test with a given SSA (see smoke-test.ts --help)
+  --no-smoke             skip the smoke test
+
+${TARGET_HELP}`);
+  process.exit(0);
+}
+
+await runAndReport(values.json, async () => {
+  const target = await resolveTarget(values);
+  const given = values.ssa
+    ? {
+        ssa: (await readFile(values.ssa, 'utf8')).trim(),
+        signingKey: JSON.parse(await readFile(values['signing-key'] ?? '', 'utf8')),
+      }
+    : undefined;
+  return withProgress('configuring', values.json, (progress) =>
+    configure(target, {
+      progress,
+      smoke: !values['no-smoke'],
+      ...(values.definition ? { definitionFile: values.definition } : {}),
+      ...(values.insequence ? { inSequenceFile: values.insequence } : {}),
+      ...(values.trust ? { trustCertificates: values.trust } : {}),
+      ...(given ? { given } : {}),
+    }),
+  );
+});

@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import type { AdminApi, Credentials, KeyManagerDto } from './api-client.ts';
+import { type Progress, StepRecorder, type StepResult } from './report.ts';
+
+/**
+ * The "add the OBKM key manager" console step: create or update `OBKM` (type ObKeyManager) pointing at
+ * the identity server, give the Resident Key Manager the connector credentials and disable it. Servers
+ * may mask passwords when they return a key manager, so a fingerprint of what obkit applied (credentials
+ * included, hashed) rides in the description and tells a changed credential from an unchanged one.
+ */
+
+export const OBKM_NAME = 'OBKM';
+export const RESIDENT_KEY_MANAGER = 'Resident Key Manager';
+
+export function obkmPayload(identityServerUrl: string, connector: Credentials): KeyManagerDto {
+  const is = identityServerUrl.replace(/\/+$/, '');
+  return {
+    name: OBKM_NAME,
+    displayName: OBKM_NAME,
+    type: 'ObKeyManager',
+    description: 'Open Banking key manager (identity server)',
+    wellKnownEndpoint: `${is}/oauth2/token/.well-known/openid-configuration`,
+    issuer: `${is}/oauth2/token`,
+    clientRegistrationEndpoint: `${is}/keymanager-operations/dcr/register`,
+    introspectionEndpoint: `${is}/oauth2/introspect`,
+    tokenEndpoint: `${is}/oauth2/token`,
+    revokeEndpoint: `${is}/oauth2/revoke`,
+    userInfoEndpoint: `${is}/oauth2/userinfo?schema=openid`,
+    authorizeEndpoint: `${is}/oauth2/authorize`,
+    scopeManagementEndpoint: `${is}/api/identity/oauth2/v1.0/scopes`,
+    certificates: { type: 'JWKS', value: `${is}/oauth2/jwks` },
+    availableGrantTypes: ['client_credentials', 'refresh_token', 'authorization_code'],
+    enableTokenGeneration: true,
+    enableMapOAuthConsumerApps: true,
+    enableOAuthAppCreation: true,
+    enableSelfValidationJWT: true,
+    enableTokenEncryption: false,
+    enableTokenHashing: false,
+    consumerKeyClaim: 'azp',
+    scopesClaim: 'scope',
+    tokenValidation: [{ id: 0, enable: true, type: 'JWT', value: {} }],
+    enabled: true,
+    additionalProperties: {
+      Username: connector.username,
+      Password: connector.password,
+      self_validate_jwt: true,
+    },
+  };
+}
+
+export async function configureKeyManager(
+  admin: AdminApi,
+  options: { identityServerUrl: string; connector: Credentials; progress?: Progress },
+): Promise<StepResult> {
+  const step = new StepRecorder('configure-key-manager', options.progress);
+  const desired = obkmPayload(options.identityServerUrl, options.connector);
+  desired.description = `${desired.description} [obkit ${fingerprint(desired)}]`;
+
+  const all = await admin.listKeyManagers();
+  const existing = all.find((km) => km.name === OBKM_NAME);
+  if (!existing?.id) {
+    await admin.addKeyManager(desired);
+    step.change(`created key manager ${OBKM_NAME}`);
+  } else {
+    const current = await admin.getKeyManager(existing.id);
+    const drift = differences(current, desired);
+    if (drift.length) {
+      await admin.updateKeyManager(existing.id, { ...current, ...desired, id: existing.id });
+      step.change(`updated key manager ${OBKM_NAME} (${drift.join(', ')})`);
+    } else step.note(`key manager ${OBKM_NAME} as configured`);
+  }
+
+  const resident = all.find((km) => km.name === RESIDENT_KEY_MANAGER || km.type === 'default');
+  if (!resident?.id) {
+    step.note(`no ${RESIDENT_KEY_MANAGER} on this target`);
+  } else {
+    const current = await admin.getKeyManager(resident.id);
+    const wanted: KeyManagerDto = {
+      ...current,
+      enabled: false,
+      description:
+        `${stripFingerprint(current.description)} [obkit ${fingerprint({ enabled: false, ...options.connector })}]`.trim(),
+      additionalProperties: {
+        ...current.additionalProperties,
+        Username: options.connector.username,
+        Password: options.connector.password,
+      },
+    };
+    const drift = differences(current, wanted);
+    if (drift.length) {
+      await admin.updateKeyManager(resident.id, wanted);
+      step.change(`${RESIDENT_KEY_MANAGER}: connector credentials set, disabled (${drift.join(', ')})`);
+    } else step.note(`${RESIDENT_KEY_MANAGER} disabled`);
+  }
+  return step.result();
+}
+
+/** Fields whose current value differs from the desired one; masked secrets are judged by the fingerprint. */
+function differences(current: KeyManagerDto, desired: KeyManagerDto): string[] {
+  const drift: string[] = [];
+  for (const [key, value] of Object.entries(desired)) {
+    if (key === 'additionalProperties') {
+      const have = (current.additionalProperties ?? {}) as Record<string, unknown>;
+      for (const [name, wanted] of Object.entries(value as Record<string, unknown>)) {
+        if (name === 'Password') continue;
+        if (!isDeepStrictEqual(have[name], wanted)) drift.push(`additionalProperties.${name}`);
+      }
+    } else if (key === 'tokenValidation') {
+      const have = (current.tokenValidation ?? []) as { type?: string; enable?: boolean }[];
+      if (!have.some((v) => v.type === 'JWT' && v.enable)) drift.push(key);
+    } else if (!isDeepStrictEqual(current[key], value)) drift.push(key);
+  }
+  return drift;
+}
+
+function fingerprint(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+}
+
+function stripFingerprint(description: string | undefined): string {
+  return (description ?? '').replace(/\s*\[obkit [0-9a-f]+\]$/, '');
+}

@@ -1,0 +1,312 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Config } from '../../lib/config/index.ts';
+import { issuerOf } from '../../lib/config/index.ts';
+import type { SandboxPki } from '../../lib/pki/index.ts';
+import { createHttpClient, type HttpClient, type HttpClientOptions } from './api-client.ts';
+
+/**
+ * Where the scripts act: a local obkit stack (`native`), obkit on Kubernetes (`kubernetes`) or a real
+ * WSO2 deployment (`wso2`). A target comes from an environment manifest (`environment.json`, written by
+ * `obkit up` or by the Pulumi stack for its Jobs) or from flags and environment variables. Manifests
+ * name where the admin credential is, never the credential itself.
+ */
+
+export type TargetKind = 'native' | 'kubernetes' | 'wso2';
+
+/** `<state-dir>/environment.json`, as `obkit up` writes it. */
+export interface EnvironmentManifest {
+  version: 1;
+  target: TargetKind;
+  mode: 'sandbox' | 'production';
+  stateDir?: string;
+  gateway: { url: string; vhost: string };
+  identityServer: { url: string; issuer: string };
+  apiManager: { url: string };
+  mockRegister?: { url: string };
+  pki: {
+    /** CAs the services' server certificates chain to (and the sandbox recipients' CA). */
+    caCertificate: string;
+    /** Sandbox only: the issuing CA's key, for `obkit pki issue-client`. */
+    caKey?: string;
+    clientCertificate?: string;
+    clientKey?: string;
+  };
+  /** The truststore of recipients' CAs that the gateway and identity server share. */
+  truststore: { format: 'pem' | 'pkcs12'; path: string };
+  admin: { username: string; credentialFile?: string; passwordEnv: string };
+  kubernetes?: { namespace: string; deployments: string[]; truststoreSecret?: string };
+  logs?: Record<string, string>;
+  /** The configuration in force (TOML file and effective values), without the admin password. */
+  config?: { file?: string; effective: unknown };
+  /** Files `obkit up` prepared for trying the stack by hand. */
+  demo?: Record<string, string>;
+}
+
+export interface Target {
+  manifest: EnvironmentManifest;
+  admin: { username: string; password: string };
+  /** The identity server's admin (DCR backend Basic credential, key-manager connector). */
+  identityServerAdmin: { username: string; password: string };
+  ca: string | undefined;
+  /** The recipient's transport certificate used by the smoke test, when there is one. */
+  clientCertificate: { certificate: string; key: string } | undefined;
+  truststorePassword?: string;
+  http(baseUrl: string, options?: Partial<HttpClientOptions>): HttpClient;
+}
+
+/** The flags every script takes to pick its target (node:util parseArgs shape). */
+export const targetOptions = {
+  environment: { type: 'string' },
+  'state-dir': { type: 'string' },
+  target: { type: 'string' },
+  apim: { type: 'string' },
+  is: { type: 'string' },
+  gateway: { type: 'string' },
+  'admin-user': { type: 'string' },
+  ca: { type: 'string' },
+  'client-cert': { type: 'string' },
+  'client-key': { type: 'string' },
+  truststore: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export const TARGET_HELP = `Target (one of):
+  --environment FILE     an environment manifest (default <state-dir>/environment.json)
+  --state-dir DIR        obkit state directory (default .obkit, or OBKIT_STATE_DIR)
+  --target wso2|kubernetes --apim URL --is URL --gateway URL [--admin-user NAME]
+                         a deployment given by flags; the admin password comes from OBKIT_ADMIN_PASSWORD
+                         (the identity server's from OBKIT_IS_ADMIN_PASSWORD, default the same)
+  --ca FILE              CA certificates the services' TLS chains to
+  --client-cert FILE --client-key FILE   a recipient transport certificate (smoke test)
+  --truststore FILE      truststore to edit (PEM bundle; .p12 for WSO2: PKCS12, password from
+                         OBKIT_TRUSTSTORE_PASSWORD, default wso2carbon)
+Output:
+  --json                 print the result as JSON
+  -h, --help             this help`;
+
+export type TargetFlags = { [K in keyof typeof targetOptions]?: string | boolean | undefined };
+
+export function defaultStateDir(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve((flags['state-dir'] as string | undefined) ?? env.OBKIT_STATE_DIR ?? '.obkit');
+}
+
+export function manifestPath(stateDir: string): string {
+  return join(stateDir, 'environment.json');
+}
+
+export async function resolveTarget(
+  flags: TargetFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Target> {
+  const kind = flags.target as string | undefined;
+  if (kind !== undefined && !['native', 'kubernetes', 'wso2'].includes(kind)) {
+    throw new Error(`--target must be native, kubernetes or wso2 (got ${kind})`);
+  }
+  let manifest: EnvironmentManifest;
+  if (flags.apim || flags.is || flags.gateway) {
+    manifest = manifestFromFlags(flags, (kind as TargetKind | undefined) ?? 'wso2');
+  } else {
+    const file = resolve(
+      (flags.environment as string | undefined) ?? manifestPath(defaultStateDir(flags, env)),
+    );
+    if (!existsSync(file)) {
+      throw new Error(
+        `no environment manifest at ${file}: run \`obkit up\` first, or give --environment FILE or --target wso2 --apim URL --is URL --gateway URL`,
+      );
+    }
+    manifest = normalizeManifest(JSON.parse(await readFile(file, 'utf8')), dirname(file));
+    if (kind) manifest.target = kind as TargetKind;
+  }
+  if (flags.truststore) {
+    const path = resolve(flags.truststore as string);
+    manifest.truststore = { path, format: /\.(p12|pfx)$/i.test(path) ? 'pkcs12' : 'pem' };
+  }
+  if (flags['client-cert']) manifest.pki.clientCertificate = resolve(flags['client-cert'] as string);
+  if (flags['client-key']) manifest.pki.clientKey = resolve(flags['client-key'] as string);
+  if (flags.ca) manifest.pki.caCertificate = resolve(flags.ca as string);
+  return targetFromManifest(manifest, env);
+}
+
+export function targetFromManifest(
+  manifest: EnvironmentManifest,
+  env: NodeJS.ProcessEnv = process.env,
+): Target {
+  const password = adminPassword(manifest, env);
+  const admin = { username: manifest.admin.username, password };
+  const identityServerAdmin = {
+    username: env.OBKIT_IS_ADMIN_USER ?? admin.username,
+    password: env.OBKIT_IS_ADMIN_PASSWORD ?? password,
+  };
+  const ca = manifest.pki.caCertificate ? readIfExists(manifest.pki.caCertificate) : undefined;
+  const { clientCertificate: certFile, clientKey: keyFile } = manifest.pki;
+  const clientCertificate =
+    certFile && keyFile && existsSync(certFile) && existsSync(keyFile)
+      ? { certificate: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }
+      : undefined;
+  return {
+    manifest,
+    admin,
+    identityServerAdmin,
+    ca,
+    clientCertificate,
+    ...(manifest.truststore.format === 'pkcs12'
+      ? { truststorePassword: env.OBKIT_TRUSTSTORE_PASSWORD ?? 'wso2carbon' }
+      : {}),
+    http: (baseUrl, options = {}) => createHttpClient({ baseUrl, tls: { ca, ...options.tls }, ...options }),
+  };
+}
+
+function adminPassword(manifest: EnvironmentManifest, env: NodeJS.ProcessEnv): string {
+  const fromEnv = env[manifest.admin.passwordEnv] ?? env.OBKIT_ADMIN_PASSWORD;
+  if (fromEnv) return fromEnv;
+  const file = manifest.admin.credentialFile;
+  if (file && existsSync(file)) {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { password?: string };
+    if (stored.password) return stored.password;
+  }
+  throw new Error(
+    `no admin password: set ${manifest.admin.passwordEnv}${file ? ` or create ${file}` : ''} (it is never read from flags)`,
+  );
+}
+
+function manifestFromFlags(flags: TargetFlags, kind: TargetKind): EnvironmentManifest {
+  const need = (name: 'apim' | 'is' | 'gateway') => {
+    const value = flags[name] as string | undefined;
+    if (!value) throw new Error(`--${name} URL is required with --target ${kind}`);
+    return value.replace(/\/+$/, '');
+  };
+  const is = need('is');
+  const gateway = need('gateway');
+  const truststore = (flags.truststore as string | undefined) ?? resolve('client-truststore.p12');
+  return {
+    version: 1,
+    target: kind,
+    mode: 'production',
+    gateway: { url: gateway, vhost: new URL(gateway).hostname },
+    identityServer: { url: is, issuer: `${is}/oauth2/token` },
+    apiManager: { url: need('apim') },
+    pki: { caCertificate: flags.ca ? resolve(flags.ca as string) : '' },
+    truststore: { path: resolve(truststore), format: /\.(p12|pfx)$/i.test(truststore) ? 'pkcs12' : 'pem' },
+    admin: {
+      username: (flags['admin-user'] as string | undefined) ?? 'admin',
+      passwordEnv: 'OBKIT_ADMIN_PASSWORD',
+    },
+  };
+}
+
+/**
+ * Reads a manifest in `obkit up`'s shape, or in the Pulumi stack's shape (`services.<component>.url`,
+ * `tls.*`, `admin.passwordEnv`, `namespace`), which its in-cluster Jobs mount.
+ */
+export function normalizeManifest(raw: Record<string, unknown>, baseDir: string): EnvironmentManifest {
+  if ('services' in raw) {
+    const stack = raw as {
+      mode: 'sandbox' | 'production';
+      namespace: string;
+      services: Record<string, { url: string }>;
+      publicGatewayUrl?: string;
+      tls: { caBundle: string; truststore: string; clientCertificate?: string; clientKey?: string };
+      admin: { usernameEnv: string; passwordEnv: string };
+    };
+    const url = (key: string) => {
+      const service = stack.services[key];
+      if (!service) throw new Error(`environment manifest: services.${key}.url is missing`);
+      return service.url;
+    };
+    return {
+      version: 1,
+      target: 'kubernetes',
+      mode: stack.mode,
+      gateway: { url: url('gateway'), vhost: new URL(stack.publicGatewayUrl ?? url('gateway')).hostname },
+      identityServer: { url: url('identityServer'), issuer: `${url('identityServer')}/oauth2/token` },
+      apiManager: { url: url('apiManager') },
+      ...(stack.services.mockRegister ? { mockRegister: { url: url('mockRegister') } } : {}),
+      pki: {
+        caCertificate: stack.tls.caBundle,
+        ...(stack.tls.clientCertificate ? { clientCertificate: stack.tls.clientCertificate } : {}),
+        ...(stack.tls.clientKey ? { clientKey: stack.tls.clientKey } : {}),
+      },
+      truststore: { format: 'pem', path: stack.tls.truststore },
+      admin: {
+        username: process.env[stack.admin.usernameEnv] ?? 'admin',
+        passwordEnv: stack.admin.passwordEnv,
+      },
+      kubernetes: {
+        namespace: stack.namespace,
+        deployments: ['obkit-identity-server', 'obkit-api-manager', 'obkit-gateway'],
+        truststoreSecret: 'obkit-truststore',
+      },
+    };
+  }
+  const manifest = raw as unknown as EnvironmentManifest;
+  if (
+    manifest.version !== 1 ||
+    !manifest.gateway?.url ||
+    !manifest.apiManager?.url ||
+    !manifest.identityServer?.url
+  ) {
+    throw new Error(
+      'environment manifest: expected version 1 with gateway, identityServer and apiManager URLs',
+    );
+  }
+  manifest.stateDir ??= baseDir;
+  return manifest;
+}
+
+/** The manifest of a local stack started by `obkit up`. */
+export function localManifest(
+  config: Config,
+  pki: SandboxPki,
+  configFile: string | undefined,
+): EnvironmentManifest {
+  const ob = config.obkit;
+  const { password: _password, ...admin } = ob.admin;
+  const logs = join(ob.state_dir, 'logs');
+  return {
+    version: 1,
+    target: 'native',
+    mode: ob.mode,
+    stateDir: ob.state_dir,
+    gateway: { url: ob.gateway.url, vhost: new URL(ob.gateway.url).hostname },
+    identityServer: { url: ob.identity_server.url, issuer: issuerOf(config) },
+    apiManager: { url: ob.api_manager.url },
+    ...(ob.mode === 'sandbox' ? { mockRegister: { url: ob.mock_register.url } } : {}),
+    pki: {
+      caCertificate: pki.caBundle,
+      ...(ob.mode === 'sandbox' ? { caKey: pki.issuingCaKey } : {}),
+      clientCertificate: pki.clientCertificate,
+      clientKey: pki.clientKey,
+    },
+    truststore: { format: 'pem', path: ob.tls.truststore },
+    admin: {
+      username: admin.username,
+      ...(ob.mode === 'sandbox' ? { credentialFile: join(ob.state_dir, 'admin-credential.json') } : {}),
+      passwordEnv: 'OBKIT_ADMIN_PASSWORD',
+    },
+    logs: Object.fromEntries(
+      ['mock-register', 'identity-server', 'api-manager', 'gateway'].map((name) => [
+        name,
+        join(logs, `${name}.log`),
+      ]),
+    ),
+    config: {
+      ...(configFile ? { file: resolve(configFile) } : {}),
+      effective: { ...config, obkit: { ...ob, admin, database: { url: ob.database.url ? '(set)' : '' } } },
+    },
+  };
+}
+
+/** Writes the manifest atomically (a reader never sees half a file). */
+export async function writeManifest(path: string, manifest: EnvironmentManifest): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+  await rename(temporary, path);
+}
+
+function readIfExists(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+}

@@ -1,0 +1,181 @@
+import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { splitPemBundle } from '../../lib/pki/index.ts';
+import { readPkcs12Truststore, type TrustedCertificate, writePkcs12Truststore } from './pkcs12.ts';
+import { type Progress, StepRecorder, type StepResult } from './report.ts';
+
+/**
+ * The "import the CA certificates into the truststores" console step. Native targets keep a PEM bundle
+ * that the gateway and the identity server share and re-read when it changes (no restart); each
+ * certificate is preceded by OpenSSL's `Bag Attributes / friendlyName: <alias>` lines, which TLS
+ * libraries skip, so aliases survive in a plain PEM file. WSO2 targets get a PKCS12 truststore.
+ */
+
+export interface Truststore {
+  readonly path: string;
+  readonly format: 'pem' | 'pkcs12';
+  read(): Promise<TrustedCertificate[]>;
+  write(entries: TrustedCertificate[]): Promise<void>;
+}
+
+export function openTruststore(path: string, format: 'pem' | 'pkcs12', password?: string): Truststore {
+  if (format === 'pkcs12') {
+    if (!password) throw new Error('a PKCS12 truststore needs a password (OBKIT_TRUSTSTORE_PASSWORD)');
+    return {
+      path,
+      format,
+      read: async () => (existsSync(path) ? readPkcs12Truststore(await readFile(path), password) : []),
+      write: (entries) => atomicWrite(path, writePkcs12Truststore(entries, password), 0o600),
+    };
+  }
+  return {
+    path,
+    format,
+    read: async () => (existsSync(path) ? parsePemTruststore(await readFile(path, 'utf8')) : []),
+    write: (entries) => atomicWrite(path, formatPemTruststore(entries), 0o644),
+  };
+}
+
+export function parsePemTruststore(text: string): TrustedCertificate[] {
+  const entries: TrustedCertificate[] = [];
+  const taken = new Set<string>();
+  for (const block of text.split(/(?<=-----END CERTIFICATE-----)/)) {
+    const pem = splitPemBundle(block)[0];
+    if (!pem) continue;
+    const named = /friendlyName:\s*(.+)/.exec(block.slice(0, block.indexOf('-----BEGIN')))?.[1]?.trim();
+    const alias = named ?? uniqueAlias(defaultAlias(pem), taken);
+    taken.add(alias);
+    entries.push({ alias, pem: `${pem}\n` });
+  }
+  return entries;
+}
+
+export function formatPemTruststore(entries: TrustedCertificate[]): string {
+  return entries
+    .map((entry) => {
+      const certificate = new X509Certificate(entry.pem);
+      return `Bag Attributes\n    friendlyName: ${entry.alias}\nsubject=${oneLine(certificate.subject)}\nissuer=${oneLine(certificate.issuer)}\n${entry.pem.trim()}\n`;
+    })
+    .join('');
+}
+
+/** An alias from the certificate's CN: lower case, dashes. */
+export function defaultAlias(pem: string): string {
+  const subject = new X509Certificate(pem).subject;
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(subject)?.[1] ?? 'ca';
+  return (
+    cn
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'ca'
+  );
+}
+
+export interface CertificateInput {
+  /** Alias for the certificate; a file of several gets `<alias>`, `<alias>-2`, … */
+  alias?: string;
+  pem: string;
+  source: string;
+}
+
+/** Certificates from PEM files (bundles allowed), with the aliases asked for. */
+export async function readCertificateFiles(files: string[], alias?: string): Promise<CertificateInput[]> {
+  const inputs: CertificateInput[] = [];
+  for (const file of files) {
+    const pems = splitPemBundle(await readFile(file, 'utf8'));
+    if (!pems.length) throw new Error(`${file} holds no PEM certificate`);
+    pems.forEach((pem, index) => {
+      const isCa = new X509Certificate(pem).ca;
+      if (!isCa)
+        throw new Error(
+          `${file}: ${new X509Certificate(pem).subject.replaceAll('\n', ', ')} is not a CA certificate`,
+        );
+      inputs.push({
+        pem: `${pem}\n`,
+        source: file,
+        ...(alias ? { alias: index ? `${alias}-${index + 1}` : alias } : {}),
+      });
+    });
+  }
+  return inputs;
+}
+
+export async function addCertificates(
+  store: Truststore,
+  inputs: CertificateInput[],
+  progress?: Progress,
+): Promise<StepResult> {
+  const step = new StepRecorder('load-truststore', progress);
+  const entries = await store.read();
+  for (const input of inputs) {
+    const fingerprint = new X509Certificate(input.pem).fingerprint256;
+    const alias = input.alias ?? defaultAlias(input.pem);
+    const same = entries.find((e) => new X509Certificate(e.pem).fingerprint256 === fingerprint);
+    if (same) {
+      step.note(`${alias}: already trusted${same.alias !== alias ? ` as ${same.alias}` : ''}`);
+      continue;
+    }
+    const index = entries.findIndex((e) => e.alias === alias);
+    if (index >= 0) {
+      entries[index] = { alias, pem: input.pem };
+      step.change(`${alias}: replaced with the certificate from ${input.source}`);
+    } else {
+      entries.push({ alias, pem: input.pem });
+      step.change(`${alias}: added from ${input.source}`);
+    }
+  }
+  if (step.changed) await store.write(entries);
+  return step.result({ truststore: store.path, format: store.format, aliases: entries.map((e) => e.alias) });
+}
+
+export async function removeCertificates(
+  store: Truststore,
+  aliases: string[],
+  progress?: Progress,
+): Promise<StepResult> {
+  const step = new StepRecorder('load-truststore', progress);
+  const entries = await store.read();
+  const kept = entries.filter((e) => !aliases.includes(e.alias));
+  for (const alias of aliases) {
+    if (entries.some((e) => e.alias === alias)) step.change(`${alias}: removed`);
+    else step.note(`${alias}: not in the truststore`);
+  }
+  if (step.changed) await store.write(kept);
+  return step.result({ truststore: store.path, format: store.format, aliases: kept.map((e) => e.alias) });
+}
+
+export async function listCertificates(store: Truststore): Promise<StepResult> {
+  const step = new StepRecorder('load-truststore');
+  const entries = (await store.read()).map((entry) => {
+    const certificate = new X509Certificate(entry.pem);
+    return {
+      alias: entry.alias,
+      subject: oneLine(certificate.subject),
+      issuer: oneLine(certificate.issuer),
+      notAfter: new Date(certificate.validTo).toISOString(),
+      sha256: certificate.fingerprint256,
+    };
+  });
+  for (const entry of entries)
+    step.note(`${entry.alias}  ${entry.subject}  (until ${entry.notAfter.slice(0, 10)})`);
+  return step.result({ truststore: store.path, format: store.format, certificates: entries });
+}
+
+function oneLine(name: string): string {
+  return name.split('\n').join(', ');
+}
+
+function uniqueAlias(alias: string, taken: Set<string>): string {
+  if (!taken.has(alias)) return alias;
+  for (let n = 2; ; n++) if (!taken.has(`${alias}-${n}`)) return `${alias}-${n}`;
+}
+
+/** Write-then-rename: services that watch the file never read half of it. */
+async function atomicWrite(path: string, content: string | Buffer, mode: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, content, { mode });
+  await rename(temporary, path);
+}

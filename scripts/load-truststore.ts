@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Console step "import the CA certificates into the truststores": add, list or remove CAs by alias.
+import { parseArgs } from 'node:util';
+import { echo } from 'zx';
+import { runAndReport } from './lib/report.ts';
+import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
+import {
+  addCertificates,
+  listCertificates,
+  openTruststore,
+  readCertificateFiles,
+  removeCertificates,
+} from './lib/truststore.ts';
+
+const { values, positionals } = parseArgs({
+  options: { ...targetOptions, alias: { type: 'string' } },
+  allowPositionals: true,
+});
+const [action = 'list', ...rest] = positionals;
+if (values.help || !['add', 'list', 'remove'].includes(action)) {
+  echo(`Usage: scripts/load-truststore.ts add CERT.pem... [--alias NAME]
+       scripts/load-truststore.ts list
+       scripts/load-truststore.ts remove ALIAS...
+
+Edits the truststore of recipients' CAs that the gateway and the identity server share. Native obkit
+targets keep a PEM bundle that the services re-read on change (no restart); WSO2 targets get a PKCS12
+truststore (--truststore FILE.p12) to use as, or merge into, client-truststore. A certificate already
+trusted is "unchanged"; a new one, or a new certificate under an existing alias, is "updated".
+
+  --alias NAME           alias of the added certificate (a bundle gets NAME, NAME-2, …); default its CN
+
+${TARGET_HELP}`);
+  process.exit(values.help ? 0 : 2);
+}
+
+await runAndReport(values.json, async () => {
+  const target = await resolveTarget(values);
+  const { path, format } = target.manifest.truststore;
+  const store = openTruststore(path, format, target.truststorePassword);
+  if (action === 'list') return [await listCertificates(store)];
+  if (!rest.length) throw new Error(`${action} needs ${action === 'add' ? 'certificate files' : 'aliases'}`);
+  if (action === 'remove') return [await removeCertificates(store, rest)];
+  return [await addCertificates(store, await readCertificateFiles(rest, values.alias))];
+});

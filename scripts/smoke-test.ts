@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The smoke registration, as an Accredited Data Recipient: SSA → POST → token → GET/PUT/DELETE, plus refusals.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { echo } from 'zx';
+import { runAndReport, withProgress } from './lib/report.ts';
+import { runSmokeTest } from './lib/smoke.ts';
+import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
+
+const { values } = parseArgs({
+  options: { ...targetOptions, ssa: { type: 'string' }, 'signing-key': { type: 'string' } },
+});
+if (values.help) {
+  echo(`Usage: scripts/smoke-test.ts [--ssa FILE --signing-key JWK.json --client-cert FILE --client-key FILE] [target options]
+
+Checks discovery and the JWKS, that the gateway refuses an untrusted client certificate, then registers
+through the gateway over mutual TLS (201, client_id, SSA returned unmodified, metadata), gets a
+certificate-bound client_credentials token with private_key_jwt, GETs, PUTs and DELETEs the
+registration and proves a request with a bad signature is rejected. Deletes what it registered.
+The SSA comes from the sandbox Register (a fresh software product with a hosted JWKS), or from --ssa
+with the recipient's private signing key (JWK). A production target without an SSA gets the checks
+that need none, plus the rejection of a self-signed SSA.
+
+${TARGET_HELP}`);
+  process.exit(0);
+}
+
+await runAndReport(values.json, async () => {
+  const target = await resolveTarget(values);
+  if (Boolean(values.ssa) !== Boolean(values['signing-key']))
+    throw new Error('--ssa and --signing-key go together');
+  const given = values.ssa
+    ? {
+        ssa: (await readFile(values.ssa, 'utf8')).trim(),
+        signingKey: JSON.parse(await readFile(values['signing-key']!, 'utf8')),
+      }
+    : undefined;
+  return [
+    await withProgress('smoke test', values.json, (progress) =>
+      runSmokeTest(target, { progress, ...(given ? { given } : {}) }),
+    ),
+  ];
+});
