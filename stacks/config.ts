@@ -128,7 +128,7 @@ export function loadStackConfig(config = new pulumi.Config('obkit')): StackConfi
     database: {
       mode: databaseMode,
       ...(databaseMode === 'external' ? { url: config.requireSecret('databaseUrl') } : {}),
-      instances: positiveInteger(config, 'postgresInstances', production ? 3 : 1),
+      instances: positiveInteger(config, 'postgresInstances', 1),
       storageSize: config.get('postgresStorageSize') ?? '10Gi',
       storageClass: config.get('postgresStorageClass') ?? '',
       postgresImage: config.get('postgresImage') ?? 'ghcr.io/cloudnative-pg/postgresql:17.5',

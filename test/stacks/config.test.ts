@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { loadStackConfig } from '../../stacks/config.ts';
 
 // Stack configuration is validated before any resource exists: a production stack without its
@@ -76,5 +79,26 @@ describe('stack config', () => {
     expect(config.pki).toBeUndefined();
     expect(config.admin.password).toBeUndefined();
     expect(config.database).toMatchObject({ mode: 'cloudnative-pg', instances: 1 });
+  });
+
+  it('falls back to exactly the defaults Pulumi.yaml declares, of the declared types', () => {
+    const project = parse(readFileSync(path.join(import.meta.dirname, '../../Pulumi.yaml'), 'utf8')) as {
+      config: Record<string, { type: string; default?: unknown }>;
+    };
+    const declared = Object.entries(project.config).filter(([, schema]) => schema.default !== undefined);
+    expect(declared.length).toBeGreaterThan(20);
+    for (const [key, schema] of declared) {
+      const matches = {
+        string: typeof schema.default === 'string',
+        integer: Number.isInteger(schema.default),
+        boolean: typeof schema.default === 'boolean',
+      };
+      expect(matches[schema.type as keyof typeof matches], key).toBe(true);
+    }
+    const required = { 'obkit:environment': 'sandbox', 'obkit:hostname': 'sandbox.example' };
+    const withDefaults = Object.fromEntries(
+      declared.map(([key, schema]) => [`obkit:${key}`, String(schema.default)]),
+    );
+    expect(load({ ...withDefaults, ...required }, [])).toEqual(load(required, []));
   });
 });
