@@ -70,4 +70,26 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'seed CDR scopes; unique key-manager application names',
+    sql: `
+      INSERT INTO scopes (name, display_name, description) VALUES
+        ('openid', 'OpenID', 'OpenID Connect sign-in'),
+        ('profile', 'Profile', 'Name and basic profile of the customer'),
+        ('cdr:registration', 'CDR registration', 'Manage the client''s own CDR dynamic client registration'),
+        ('bank:accounts.basic:read', 'Basic bank account details', 'Names, types and balances of bank accounts'),
+        ('bank:accounts.detail:read', 'Detailed bank account details', 'Account numbers, features and rates'),
+        ('bank:transactions:read', 'Bank transaction details', 'Transactions of bank accounts'),
+        ('bank:regular_payments:read', 'Direct debits and scheduled payments', 'Regular payments of bank accounts'),
+        ('bank:payees:read', 'Saved payees', 'Payees saved by the customer'),
+        ('common:customer.basic:read', 'Name and occupation', 'Name and occupation of the customer'),
+        ('common:customer.detail:read', 'Contact details', 'Contact details of the customer')
+      ON CONFLICT (name) DO NOTHING;
+
+      -- Key-manager applications are looked up by name (WSO2 rejects a second app of the same name).
+      CREATE UNIQUE INDEX clients_keymanager_name ON clients ((metadata->>'client_name'))
+        WHERE source = 'keymanager';
+    `,
+  },
 ];

@@ -1,0 +1,124 @@
+import { createHash, type X509Certificate } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
+import { InsufficientScope, InvalidToken } from '../../../lib/http/errors.ts';
+import type { Database } from '../../../lib/storage/index.ts';
+import type { AccessTokenClaims } from '../dcr/dependencies.ts';
+import type { SigningKeySet } from './signing-keys.ts';
+
+/**
+ * Validation of this server's own JWT access tokens, for its own endpoints (DCR, structured-token
+ * introspection): signature by a published signing key, issuer, audience, expiry, not revoked, and the
+ * client still registered.
+ *
+ * Revocation: oidc-provider cannot revoke structured (JWT) tokens — it does not store them — so
+ * `/oauth2/revoke` for a JWT records its `jti` in `revoked_tokens` (see structured-tokens.ts) until the
+ * token would have expired anyway, and this verifier rejects any token whose `jti` is listed.
+ */
+export class AccessTokenVerifier {
+  readonly #db: Database;
+  readonly #issuer: string;
+  readonly #audience: string;
+  readonly #keys: () => SigningKeySet;
+  #jwks: { fingerprint: string; get: ReturnType<typeof createLocalJWKSet> } | undefined;
+
+  constructor(db: Database, options: { issuer: string; audience: string; keys: () => SigningKeySet }) {
+    this.#db = db;
+    this.#issuer = options.issuer;
+    this.#audience = options.audience;
+    this.#keys = options.keys;
+  }
+
+  /** Signature, issuer, audience and expiry only (no database): undefined when any check fails. */
+  async decode(token: string): Promise<(JWTPayload & AccessTokenClaims) | undefined> {
+    try {
+      return await this.#verifySignature(token);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Everything, with the reason on failure as an `InvalidToken` (401, `WWW-Authenticate`). */
+  async verify(token: string): Promise<AccessTokenClaims> {
+    let claims: JWTPayload & AccessTokenClaims;
+    try {
+      claims = await this.#verifySignature(token);
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw new InvalidToken('the access token has expired');
+      throw new InvalidToken('the access token is not valid');
+    }
+    if (await this.isRevoked(claims.jti)) throw new InvalidToken('the access token has been revoked');
+    if (!(await this.clientExists(claims.client_id))) {
+      throw new InvalidToken('the client of this access token is no longer registered');
+    }
+    return claims;
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    const { rows } = await this.#db.query('SELECT 1 FROM revoked_tokens WHERE jti = $1', [jti]);
+    return rows.length > 0;
+  }
+
+  async clientExists(clientId: string): Promise<boolean> {
+    const { rows } = await this.#db.query('SELECT 1 FROM clients WHERE client_id = $1', [clientId]);
+    return rows.length > 0;
+  }
+
+  /** Records a revoked token until its own expiry. */
+  async revoke(claims: AccessTokenClaims): Promise<void> {
+    await this.#db.query(
+      `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, to_timestamp($2))
+       ON CONFLICT (jti) DO NOTHING`,
+      [claims.jti, claims.exp],
+    );
+  }
+
+  async #verifySignature(token: string): Promise<JWTPayload & AccessTokenClaims> {
+    const keys = this.#keys();
+    if (this.#jwks?.fingerprint !== keys.fingerprint) {
+      this.#jwks = { fingerprint: keys.fingerprint, get: createLocalJWKSet(keys.publicJwks) };
+    }
+    const { payload } = await jwtVerify(token, this.#jwks.get, {
+      issuer: this.#issuer,
+      audience: this.#audience,
+      algorithms: ['PS256'],
+      typ: 'at+jwt',
+      requiredClaims: ['jti', 'exp', 'client_id'],
+    });
+    if (typeof payload.client_id !== 'string' || typeof payload.jti !== 'string') {
+      throw new InvalidToken('the access token is not valid');
+    }
+    return { scope: '', ...payload } as JWTPayload & AccessTokenClaims;
+  }
+}
+
+/** RFC 8705 thumbprint: base64url SHA-256 of the certificate's DER. */
+export function certificateThumbprint(certificate: X509Certificate): string {
+  return createHash('sha256').update(certificate.raw).digest('base64url');
+}
+
+/**
+ * Authorizes a request carrying one of this server's bearer tokens: valid token (see `verify`), bound to
+ * the certificate the request presents when the token is certificate-bound, and holding `scope`.
+ */
+export async function authorizeBearer(
+  request: FastifyRequest,
+  deps: {
+    verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+    clientCertificate(request: FastifyRequest): X509Certificate | undefined;
+  },
+  scope?: string,
+): Promise<AccessTokenClaims> {
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(request.headers.authorization ?? '');
+  if (!match) throw new InvalidToken('a bearer access token is required');
+  const claims = await deps.verifyAccessToken(match[1]!);
+  const bound = claims.cnf?.['x5t#S256'];
+  if (bound !== undefined) {
+    const certificate = deps.clientCertificate(request);
+    if (!certificate || certificateThumbprint(certificate) !== bound) {
+      throw new InvalidToken('the access token is bound to another certificate');
+    }
+  }
+  if (scope && !claims.scope.split(' ').includes(scope)) throw new InsufficientScope(scope);
+  return claims;
+}
