@@ -1,0 +1,85 @@
+import type { FastifyInstance } from 'fastify';
+import { requireScope } from '../auth/require-scope.ts';
+import type { ApiManagerContext } from '../context.ts';
+import { badRequest, readMultipart } from '../request.ts';
+import { discoverKeyManager } from './discover.ts';
+import { environmentDto, gatewayEnvironments } from './environments.ts';
+import { KeyManagerStore, keyManagerDto, keyManagerInfoDto } from './key-managers.ts';
+import { SUBSCRIPTION_POLICIES, subscriptionPolicyDto } from './throttling-policies.ts';
+
+const PREFIX = '/api/am/admin/v4';
+
+export function keyManagerStoreOf(context: ApiManagerContext): KeyManagerStore {
+  return new KeyManagerStore(context.db, context.secrets, () => {
+    const url = context.url();
+    return {
+      issuer: `${url}/oauth2/token`,
+      tokenEndpoint: `${url}/oauth2/token`,
+      displayTokenEndpoint: `${url}/oauth2/token`,
+      clientRegistrationEndpoint: `${url}/client-registration/v0.17/register`,
+      certificates: { type: 'JWKS', value: `${url}/oauth2/jwks` },
+      availableGrantTypes: [] as string[],
+    };
+  });
+}
+
+/** Admin v4: key managers, subscription throttling policies and gateway environments. */
+export async function registerAdminRoutes(app: FastifyInstance, context: ApiManagerContext): Promise<void> {
+  const keyManagers = keyManagerStoreOf(context);
+  await keyManagers.ensureResident();
+  const adminScope = requireScope(context.tokens, 'apim:admin');
+  const render = async (id: string) => {
+    const keyManager = await keyManagers.get(id);
+    return keyManagerDto(keyManager, Object.keys(await keyManagers.secretsOf(id)));
+  };
+
+  await app.register(
+    async (admin) => {
+      admin.get('/key-managers', { preHandler: adminScope }, async () => {
+        const list = (await keyManagers.list()).map(keyManagerInfoDto);
+        return { count: list.length, list };
+      });
+      admin.get('/key-managers/:id', { preHandler: adminScope }, async (request) =>
+        render((request.params as { id: string }).id),
+      );
+      admin.post('/key-managers', { preHandler: adminScope }, async (request, reply) => {
+        const created = await keyManagers.create(request.body);
+        context.changes.changed();
+        reply.code(201).send(await render(created.id));
+      });
+      admin.put('/key-managers/:id', { preHandler: adminScope }, async (request) => {
+        const updated = await keyManagers.update((request.params as { id: string }).id, request.body);
+        context.changes.changed();
+        return render(updated.id);
+      });
+      admin.delete('/key-managers/:id', { preHandler: adminScope }, async (request, reply) => {
+        await keyManagers.remove((request.params as { id: string }).id);
+        context.changes.changed();
+        reply.code(200).send();
+      });
+      admin.post('/key-managers/discover', { preHandler: adminScope }, async (request) => {
+        const parts = await readMultipart(request);
+        if (!parts.url) throw badRequest('invalid field url: required');
+        if (!parts.type) throw badRequest('invalid field type: required');
+        return discoverKeyManager(context.outbound, parts.url, parts.type);
+      });
+
+      admin.get(
+        '/throttling/policies/subscription',
+        { preHandler: requireScope(context.tokens, 'apim:tier_view', 'apim:tier_manage', 'apim:admin') },
+        async () => {
+          const list = SUBSCRIPTION_POLICIES.map(subscriptionPolicyDto);
+          return { count: list.length, list };
+        },
+      );
+
+      admin.get('/environments', { preHandler: adminScope }, async () => {
+        const list = gatewayEnvironments(context.config).map((environment) =>
+          environmentDto(environment, context.config),
+        );
+        return { count: list.length, list };
+      });
+    },
+    { prefix: PREFIX },
+  );
+}

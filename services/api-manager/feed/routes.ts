@@ -1,0 +1,53 @@
+import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import { SNAPSHOT_PATH } from '../../../lib/gateway-feed/snapshot.ts';
+import { ApiError } from '../../../lib/http/errors.ts';
+import { isGatewayConnection } from '../../../lib/http/forwarded-certificate.ts';
+import type { ApiManagerContext } from '../context.ts';
+import { buildSnapshot } from './build-snapshot.ts';
+
+const MAX_WAIT_SECONDS = 60;
+/** How often a held long poll re-checks, catching changes made through other api-manager replicas. */
+const RECHECK_MS = 2000;
+
+/**
+ * `GET /internal/gateway/v1/snapshot`: the gateway configuration snapshot, only to connections that
+ * present the gateway's internal client certificate. ETag/If-None-Match → 304; `?wait=N` holds a
+ * request whose ETag is current until the snapshot changes or N seconds pass.
+ */
+export function registerFeedRoutes(
+  app: FastifyInstance,
+  context: ApiManagerContext,
+  internalCas: X509Certificate[],
+): void {
+  app.get(SNAPSHOT_PATH, async (request, reply) => {
+    if (!isGatewayConnection(request.raw.socket as TLSSocket, internalCas)) {
+      throw new ApiError(
+        403,
+        'Forbidden',
+        'the gateway feed is only served to the gateway (internal client certificate)',
+      );
+    }
+    const waitSeconds = Math.min(
+      Math.max(Number((request.query as { wait?: string }).wait ?? 0) || 0, 0),
+      MAX_WAIT_SECONDS,
+    );
+    const known = request.headers['if-none-match'];
+    const deadline = Date.now() + waitSeconds * 1000;
+    const closed = new AbortController();
+    request.raw.once('close', () => closed.abort());
+    let snapshot = await buildSnapshot(context);
+    while (known === etagOf(snapshot.version) && Date.now() < deadline && !closed.signal.aborted) {
+      await context.changes.next(Math.min(RECHECK_MS, deadline - Date.now()), closed.signal);
+      snapshot = await buildSnapshot(context);
+    }
+    reply.header('etag', etagOf(snapshot.version)).header('cache-control', 'no-cache');
+    if (known === etagOf(snapshot.version)) return reply.code(304).send();
+    return snapshot;
+  });
+}
+
+function etagOf(version: string): string {
+  return `"${version}"`;
+}

@@ -1,0 +1,148 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { type Config, loadConfig } from '../../lib/config/index.ts';
+import { ensureSandboxPki, type SandboxPki } from '../../lib/pki/index.ts';
+import {
+  type ApiManager,
+  type ApiManagerOptions,
+  createApiManager,
+} from '../../services/api-manager/server.ts';
+
+export interface RunningApiManager {
+  manager: ApiManager;
+  url: string;
+  config: Config;
+  pki: SandboxPki;
+  /** An undici dispatcher trusting the sandbox CA (pass as `dispatcher`). */
+  dispatcher: Agent;
+  /** A management access token (password grant as the admin) carrying `scopes`. */
+  managementToken(scopes: string[]): Promise<string>;
+  /** JSON call with an optional bearer token; returns status, headers and parsed body. */
+  call(
+    method: string,
+    path: string,
+    options?: {
+      token?: string;
+      json?: unknown;
+      headers?: Record<string, string>;
+      body?: string | Buffer | FormData;
+    },
+  ): Promise<CallResult>;
+  stop(): Promise<void>;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  // biome-ignore lint/suspicious/noExplicitAny: tests inspect response bodies freely
+  body: any;
+}
+
+export interface StartApiManagerOptions extends ApiManagerOptions {
+  /** Use this configuration (its PKI must exist); default: a fresh state dir with a sandbox PKI. */
+  config?: Config;
+  /** Extra TOML-shaped overrides for the generated configuration. */
+  overrides?: Record<string, unknown>;
+}
+
+/** Starts api-manager on an ephemeral port, on PGlite in a temporary directory unless told otherwise. */
+export async function startApiManager(options: StartApiManagerOptions = {}): Promise<RunningApiManager> {
+  const stateDir = options.config ? undefined : await mkdtemp(join(tmpdir(), 'obkit-apim-'));
+  const config =
+    options.config ??
+    loadConfig({
+      env: {},
+      overrides: deepMerge(
+        {
+          obkit: {
+            state_dir: stateDir,
+            log_level: 'warn',
+            admin: { username: 'admin', password: 'test-admin-password' },
+            api_manager: { port: 0 },
+          },
+        },
+        options.overrides ?? {},
+      ),
+    });
+  const pki = await ensureSandboxPki(join(config.obkit.state_dir, 'pki'));
+  const dataDir = options.dataDir ?? (stateDir ? join(stateDir, 'data', 'api-manager') : undefined);
+  const manager = await createApiManager(config, { ...options, ...(dataDir ? { dataDir } : {}) });
+  const dispatcher = new Agent({ connect: { ca: await readFile(pki.caBundle, 'utf8') } });
+  const call: RunningApiManager['call'] = async (method, path, callOptions = {}) => {
+    const headers: Record<string, string> = { ...callOptions.headers };
+    if (callOptions.token) headers.authorization = `Bearer ${callOptions.token}`;
+    let body = callOptions.body;
+    if (callOptions.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(callOptions.json);
+    }
+    const response = await request(`${manager.url}${path}`, {
+      method: method as 'GET',
+      headers,
+      body: body as string,
+      dispatcher,
+    });
+    const text = await response.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {}
+    return { status: response.statusCode, headers: response.headers, body: parsed };
+  };
+  const admin = config.obkit.admin;
+  return {
+    manager,
+    url: manager.url,
+    config,
+    pki,
+    dispatcher,
+    call,
+    async managementToken(scopes) {
+      const basic = Buffer.from(`${admin.username}:${admin.password}`).toString('base64');
+      const registered = await call('POST', '/client-registration/v0.17/register', {
+        headers: { authorization: `Basic ${basic}` },
+        json: {
+          clientName: 'obkit-tests',
+          owner: admin.username,
+          grantType: 'client_credentials password refresh_token',
+          saasApp: true,
+        },
+      });
+      if (registered.status !== 200) throw new Error(`client registration failed: ${registered.status}`);
+      const { clientId, clientSecret } = registered.body as { clientId: string; clientSecret: string };
+      const token = await call('POST', '/oauth2/token', {
+        headers: {
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({
+          grant_type: 'password',
+          username: admin.username,
+          password: admin.password,
+          scope: scopes.join(' '),
+        }).toString(),
+      });
+      if (token.status !== 200) throw new Error(`token request failed: ${token.status}`);
+      return (token.body as { access_token: string }).access_token;
+    },
+    async stop() {
+      await manager.close();
+      await dispatcher.close();
+      if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] =
+      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object'
+        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
+        : value;
+  }
+  return out;
+}
