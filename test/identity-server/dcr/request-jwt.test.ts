@@ -220,7 +220,9 @@ describe.each(await databaseTargets())('request JWT rules on $name', ({ database
 
   it.each(accepted)('accepts %s', async (name, variation, expected) => {
     const fresh = await dcr.seed();
-    const claims = name.startsWith('aud as an array') ? { aud: [dcr.issuer, 'https://other.example'] } : {};
+    const claims: Record<string, unknown> = name.startsWith('aud as an array')
+      ? { aud: [dcr.issuer, 'https://other.example'] }
+      : {};
     const reply = await dcr.post(
       await dcr.requestFor(fresh, { ...variation, claims: { ...claims, ...variation.claims } }),
     );
@@ -231,7 +233,7 @@ describe.each(await databaseTargets())('request JWT rules on $name', ({ database
   it('registers a subset of the SSA redirect URIs', async () => {
     const fresh = await dcr.seed();
     const reply = await dcr.post(
-      await dcr.requestFor(fresh, { claims: { redirect_uris: [fresh.redirectUris[1]] } }),
+      await dcr.requestFor(fresh, { claims: { redirect_uris: [fresh.redirectUris[1]!] } }),
     );
     expect(reply.status, reply.text).toBe(201);
     expect(reply.body.redirect_uris).toEqual([fresh.redirectUris[1]]);
