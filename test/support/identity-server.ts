@@ -38,6 +38,11 @@ export interface StartIdentityServerOptions {
   /** Extra routes mounted with the server's dependencies. */
   routes?: IdentityServerOptions['routes'];
   keyRefreshMs?: number;
+  /**
+   * An existing sandbox PKI directory to use (shared with e.g. the mock Register); reused as it is and
+   * not removed. Default: a new PKI in the temporary state directory.
+   */
+  pkiDir?: string;
 }
 
 export interface TestResponse {
@@ -80,7 +85,18 @@ export async function startIdentityServer(
   options: StartIdentityServerOptions = {},
 ): Promise<StartedIdentityServer> {
   const stateDir = await mkdtemp(join(tmpdir(), 'obkit-is-'));
-  const pki = await createTestPki(join(stateDir, 'pki'));
+  const pki = await createTestPki(options.pkiDir ?? join(stateDir, 'pki'));
+  const tls = options.pkiDir
+    ? {
+        certificate: pki.serverCertificate,
+        private_key: pki.serverKey,
+        truststore: pki.truststore,
+        internal_ca: pki.internalCaCertificate,
+        internal_client_certificate: pki.gatewayInternalCertificate,
+        internal_client_key: pki.gatewayInternalKey,
+        outbound_ca: pki.caBundle,
+      }
+    : {};
   const schema =
     options.schema ?? (options.databaseUrl ? `identity_server_${randomBytes(5).toString('hex')}` : undefined);
   const config = loadConfig({
@@ -96,6 +112,7 @@ export async function startIdentityServer(
           identity_server: { port: 0 },
           admin: { username: 'admin', password: TEST_ADMIN_PASSWORD },
           database: { url: options.databaseUrl ?? '' },
+          tls,
         },
       },
       options.overrides ?? {},
