@@ -27,7 +27,7 @@ export interface RunningApiManager {
       token?: string;
       json?: unknown;
       headers?: Record<string, string>;
-      body?: string | Buffer | FormData;
+      body?: string | Buffer | import('undici').FormData;
     },
   ): Promise<CallResult>;
   stop(): Promise<void>;
