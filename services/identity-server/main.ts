@@ -4,7 +4,6 @@ import { parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from '../../lib/config/index.ts';
 import { handleShutdown } from '../../lib/http/service.ts';
 import { ensureSandboxPki } from '../../lib/pki/index.ts';
-import { createIdentityServer } from './server.ts';
 
 /**
  * `node services/identity-server/main.ts [--config FILE]` (or OBKIT_CONFIG). Refuses to start on bad
@@ -27,6 +26,8 @@ async function main(): Promise<void> {
   if (config.obkit.mode === 'sandbox' && !existsSync(config.obkit.tls.certificate)) {
     await ensureSandboxPki(dirname(config.obkit.tls.certificate), { hostnames: [config.obkit.hostname] });
   }
+  // Loaded only once the configuration is known good: a refusal stays one line, with nothing before it.
+  const { createIdentityServer } = await import('./server.ts');
   const server = await createIdentityServer(config);
   handleShutdown(server.service.logger, () => server.close());
 }

@@ -140,7 +140,7 @@ async function start(
   const certificates = new ClientCertificateResolver(ob.tls.internal_ca, logger);
   const verifier = new AccessTokenVerifier(db, { issuer, audience: url, keys: () => keys });
   let scopeNames = await new ScopeStore(db).names();
-  const scopes = new ScopeStore(db, { onChange: () => void refreshProvider() });
+  const scopes = new ScopeStore(db, { onChange: () => refreshProvider() });
   const isAdminCredential = adminCredentialChecker(ob.admin.username, ob.admin.password);
 
   const newProvider = (): Provider =>

@@ -24,11 +24,11 @@ const CACHE_MS = 5_000;
  */
 export class ScopeStore {
   readonly #db: Database;
-  readonly #onChange: (() => void) | undefined;
+  readonly #onChange: (() => Promise<void> | void) | undefined;
   #names: { at: number; value: Set<string> } | undefined;
 
-  /** `onChange` runs after this store created a scope (the identity server then refreshes its provider). */
-  constructor(db: Database, options: { onChange?: () => void } = {}) {
+  /** `onChange` runs (awaited) after this store created a scope: the identity server rebuilds its provider. */
+  constructor(db: Database, options: { onChange?: () => Promise<void> | void } = {}) {
     this.#db = db;
     this.#onChange = options.onChange;
   }
@@ -67,7 +67,7 @@ export class ScopeStore {
       throw error;
     }
     this.#names = undefined;
-    this.#onChange?.();
+    await this.#onChange?.();
     return true;
   }
 }
