@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { rootCertificates, type TLSSocket } from 'node:tls';
+import { createSecureContext, rootCertificates, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
 import { Agent } from 'undici';
@@ -19,6 +19,7 @@ import {
 } from '../../lib/http/errors.ts';
 import { CLIENT_CERTIFICATE_HEADER } from '../../lib/http/forwarded-certificate.ts';
 import { createService, type Service } from '../../lib/http/service.ts';
+import { createAccessLog } from './access-log.ts';
 import { type ClientIdentity, inspectClientCertificate } from './client-certificate.ts';
 import { readSnapshotFile, SnapshotFeed, writeSnapshotFile } from './feed.ts';
 import { type Headers, mediate } from './mediation.ts';
@@ -90,10 +91,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   for (const file of [ob.tls.outbound_ca, ob.tls.internal_ca]) {
     if (file && existsSync(file)) outboundCa.push(readFileSync(file, 'utf8'));
   }
+  // One TLS context for every internal connection: parsing the CA list per connection costs milliseconds.
   const internalTls = {
-    cert: readFileSync(ob.tls.internal_client_certificate, 'utf8'),
-    key: readFileSync(ob.tls.internal_client_key, 'utf8'),
-    ca: outboundCa,
+    secureContext: createSecureContext({
+      cert: readFileSync(ob.tls.internal_client_certificate, 'utf8'),
+      key: readFileSync(ob.tls.internal_client_key, 'utf8'),
+      ca: outboundCa,
+    }),
   };
   const keyManagerTimeoutMs = options.keyManagerTimeoutMs ?? 5000;
   const internalAgent = new Agent({
@@ -128,6 +132,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     },
   });
   const logger = service.logger;
+  const accessLog = createAccessLog(options.logLevel ?? ob.log_level);
   // A presented certificate that fails verification ends the connection, as a handshake refusal would.
   service.server.on('secureConnection', (socket: TLSSocket) => {
     const verdict = inspectClientCertificate(socket);
@@ -224,7 +229,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       durationHistograms.set(log.api, histogram);
     }
     histogram.observe(ms / 1000);
-    logger.info(
+    accessLog.logger.info(
       {
         method: req.method,
         path: pathOf(req.url),
@@ -365,6 +370,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       await feed?.stop();
       await service.close();
       await Promise.all([upstreams.close(), internalAgent.close(), persisting]);
+      accessLog.close();
     },
   };
 }

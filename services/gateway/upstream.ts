@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool, errors as undiciErrors } from 'undici';
+import type { SecureContext } from 'node:tls';
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { BadGateway, GatewayTimeout } from '../../lib/http/errors.ts';
 
 export interface UpstreamOptions {
   /** Internal mutual TLS: the gateway's client certificate and key (PEM), and the CAs it trusts. */
-  tls: { cert: string; key: string; ca: string[] };
+  tls: { secureContext: SecureContext };
   connectTimeoutMs: number;
   /** Time to the response headers. */
   headersTimeoutMs: number;
@@ -52,7 +53,7 @@ export class Upstreams {
       const { tls, connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs, connections } = this.#options;
       pool = new Pool(origin, {
         connections,
-        connect: { cert: tls.cert, key: tls.key, ca: tls.ca, timeout: connectTimeoutMs },
+        connect: { secureContext: tls.secureContext, timeout: connectTimeoutMs },
         headersTimeout: headersTimeoutMs,
         bodyTimeout: bodyTimeoutMs,
       });
@@ -61,54 +62,77 @@ export class Upstreams {
     return pool;
   }
 
-  async send(
+  /**
+   * One request through the origin's pool. Uses undici's handler interface rather than `request()`:
+   * the body is collected straight from the parser, with no stream or async iterator per request.
+   */
+  send(
     origin: string,
     path: string,
     method: string,
     headers: IncomingHttpHeaders,
     body: Buffer | undefined,
   ): Promise<UpstreamResponse> {
-    const started = Date.now();
     const limit = this.#options.maxResponseBytes;
-    let response: Awaited<ReturnType<Pool['request']>>;
-    try {
-      response = await this.#pool(origin).request({
-        path,
-        method: method as 'GET',
-        headers: headers as Record<string, string>,
-        body: body ?? null,
-      });
-    } catch (error) {
-      throw upstreamError(error, origin);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      const declared = Number(response.headers['content-length'] ?? 0);
-      if (declared > limit) throw new BadGateway(`the backend response exceeds ${limit} bytes`);
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > limit) throw new BadGateway(`the backend response exceeds ${limit} bytes`);
-        if (Date.now() - started > this.#options.headersTimeoutMs + this.#options.bodyTimeoutMs) {
-          throw new GatewayTimeout('the backend did not finish its response in time');
-        }
-        chunks.push(chunk as Buffer);
+    const deadline = Date.now() + this.#options.headersTimeoutMs + this.#options.bodyTimeoutMs;
+    return new Promise((resolve, reject) => {
+      let status = 0;
+      let responseHeaders: IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      const fail = (controller: Dispatcher.DispatchController | undefined, error: Error) => {
+        if (settled) return;
+        settled = true;
+        controller?.abort(error);
+        reject(upstreamError(error, origin));
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart() {},
+        onResponseStart(controller, statusCode, received) {
+          status = statusCode;
+          responseHeaders = received;
+          if (Number(received['content-length'] ?? 0) > limit) {
+            fail(controller, new BadGateway(`the backend response exceeds ${limit} bytes`));
+          }
+        },
+        onResponseData(controller, chunk) {
+          size += chunk.length;
+          if (size > limit)
+            return fail(controller, new BadGateway(`the backend response exceeds ${limit} bytes`));
+          if (Date.now() > deadline) {
+            return fail(controller, new GatewayTimeout('the backend did not finish its response in time'));
+          }
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          if (settled) return;
+          settled = true;
+          resolve({
+            status,
+            headers: relayable(responseHeaders),
+            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+          });
+        },
+        onResponseError(_controller, error) {
+          fail(undefined, error);
+        },
+      };
+      try {
+        this.#pool(origin).dispatch(
+          {
+            origin,
+            path,
+            method: method as Dispatcher.HttpMethod,
+            headers: headers as Record<string, string>,
+            body: body ?? null,
+          },
+          handler,
+        );
+      } catch (error) {
+        fail(undefined, error as Error);
       }
-    } catch (error) {
-      response.body.destroy();
-      throw upstreamError(error, origin);
-    }
-    const relayed: Record<string, string | string[]> = {};
-    for (const name in response.headers) {
-      if (HOP_BY_HOP.has(name)) continue;
-      const value = response.headers[name];
-      if (value !== undefined) relayed[name] = value;
-    }
-    return {
-      status: response.statusCode,
-      headers: relayed,
-      body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
-    };
+    });
   }
 
   async close(): Promise<void> {
@@ -116,6 +140,16 @@ export class Upstreams {
     this.#pools.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
+}
+
+function relayable(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const relayed: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name)) continue;
+    const value = headers[name];
+    if (value !== undefined) relayed[name] = value;
+  }
+  return relayed;
 }
 
 function upstreamError(error: unknown, origin: string): Error {

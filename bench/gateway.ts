@@ -1,0 +1,394 @@
+#!/usr/bin/env node
+/**
+ * Gateway throughput: an OAuth-protected call through the gateway (keep-alive mutual TLS, JWT validated,
+ * certificate-bound, subscription checked, one mediation step, proxied over internal mutual TLS) against
+ * the same call straight to the backend, in one run, on loopback.
+ *
+ * Processes: this one sets up the PKI, the key manager's JWKS and the snapshot, and runs the backend and
+ * the load generator in worker threads; the gateway runs in a child process of its own (logs to
+ * /dev/null, access log on), so its CPU is not shared with the load generator.
+ *
+ *   node bench/gateway.ts      env: BENCH_SECONDS (5), BENCH_CONNECTIONS (32)
+ */
+import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { loadConfig } from '../lib/config/index.ts';
+import { type GatewaySnapshot, parseSynapseSequence } from '../lib/gateway-feed/snapshot.ts';
+import { ensureSandboxPki, issueSandboxClientCertificate } from '../lib/pki/index.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const WARMUP_SECONDS = 1.5;
+const TARGET_RATIO = 0.5;
+const TARGET_RPS = 4000;
+
+interface LoadJob {
+  url: string;
+  headers: Record<string, string>;
+  ca: string;
+  cert: string;
+  key: string;
+  seconds: number;
+  warmupSeconds: number;
+  connections: number;
+}
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  statuses: Record<string, number>;
+}
+
+const role = isMainThread ? (process.argv[2] ?? 'main') : (workerData as { role: string }).role;
+if (role === 'main') await main();
+else if (role === 'gateway') await runGateway(process.argv[3]!);
+else if (role === 'backend') await runBackend(workerData as { stateDir: string });
+else if (role === 'load') await runLoad((workerData as { job: LoadJob }).job);
+
+async function main(): Promise<void> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'obkit-bench-gw-'));
+  const cleanup: (() => Promise<unknown> | unknown)[] = [
+    () => rm(stateDir, { recursive: true, force: true }),
+  ];
+  try {
+    const pki = await ensureSandboxPki(join(stateDir, 'pki'));
+    const recipient = await issueSandboxClientCertificate(pki.dir, 'bench-adr');
+    const ca = await readFile(pki.caBundle, 'utf8');
+
+    const keyManager = await startKeyManager(pki.serverCertificate, pki.serverKey);
+    cleanup.unshift(() => keyManager.close());
+
+    const backendWorker = new Worker(new URL(import.meta.url), { workerData: { role: 'backend', stateDir } });
+    cleanup.unshift(() => backendWorker.terminate());
+    const backendUrl = await new Promise<string>((resolve, reject) => {
+      backendWorker.once('message', resolve);
+      backendWorker.once('error', reject);
+    });
+
+    const clientId = 'bench-client';
+    const token = await keyManager.token(clientId, recipient.certificatePem);
+    const snapshot = benchSnapshot(keyManager.issuer, keyManager.jwksUri, backendUrl, clientId);
+    await mkdir(join(stateDir, 'gateway'), { recursive: true });
+    await writeFile(join(stateDir, 'gateway', 'snapshot.json'), JSON.stringify(snapshot));
+
+    const gatewayProcess = fork(new URL(import.meta.url), ['gateway', stateDir], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // BENCH_PROFILE=<dir> writes a CPU profile of the gateway process there.
+      execArgv: process.env.BENCH_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+        : [],
+    });
+    cleanup.unshift(() => gatewayProcess.kill('SIGTERM'));
+    const gatewayUrl = await new Promise<string>((resolve, reject) => {
+      gatewayProcess.once('message', (message) => resolve(String(message)));
+      gatewayProcess.once('exit', (code) => reject(new Error(`the gateway exited with code ${code}`)));
+    });
+
+    const job = (url: string): LoadJob => ({
+      url,
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      ca,
+      cert: recipient.certificatePem,
+      key: recipient.keyPem,
+      seconds: SECONDS,
+      warmupSeconds: WARMUP_SECONDS,
+      connections: CONNECTIONS,
+    });
+    const gatewayCpu = () =>
+      new Promise<number>((resolve) => {
+        gatewayProcess.once('message', (message) => resolve(Number(message)));
+        gatewayProcess.send('cpu');
+      });
+    const path = '/cds-au/v1/banking/products';
+    const backendBusy = () =>
+      new Promise<number>((resolve) => {
+        backendWorker.once('message', resolve);
+        backendWorker.postMessage('busy');
+      });
+    const backendBefore = await backendBusy();
+    const direct = await load(job(`${backendUrl}${path}`));
+    const backendPerRequest =
+      (((await backendBusy()) - backendBefore) * 1000) /
+      (direct.requests * ((direct.seconds + WARMUP_SECONDS) / direct.seconds));
+    const cpuBefore = await gatewayCpu();
+    const through = await load(job(`${gatewayUrl}${path}`));
+    // Includes the warm-up requests, which are not counted: an upper bound per request.
+    const cpuPerRequest = (await gatewayCpu()) - cpuBefore;
+
+    const ratio = through.requests / through.seconds / (direct.requests / direct.seconds);
+    console.log(
+      `gateway bench: ${CONNECTIONS} keep-alive mutual-TLS connections, ${SECONDS} s each, loopback`,
+    );
+    console.log(line('direct to backend', direct));
+    console.log(line('through gateway', through));
+    const warmupShare = (through.seconds + WARMUP_SECONDS) / through.seconds;
+    console.log(`backend busy ≈ ${backendPerRequest.toFixed(0)} µs per request (direct run)`);
+    console.log(
+      `gateway process CPU ≤ ${(cpuPerRequest / (through.requests * warmupShare)).toFixed(0)} µs per request`,
+    );
+    const rps = through.requests / through.seconds;
+    console.log(
+      `gateway/direct = ${(ratio * 100).toFixed(1)} % (target ≥ ${TARGET_RATIO * 100} %), ` +
+        `${rps.toFixed(0)} req/s (target ≥ ${TARGET_RPS}): ${ratio >= TARGET_RATIO && rps >= TARGET_RPS ? 'MET' : 'NOT MET'}`,
+    );
+    if (through.errors || through.statuses['200'] !== through.requests) {
+      console.error('gateway answered non-200 responses:', through.statuses);
+      process.exitCode = 1;
+    }
+  } finally {
+    for (const step of cleanup) await step();
+  }
+}
+
+function line(name: string, result: LoadResult): string {
+  const rps = result.requests / result.seconds;
+  return `${name.padEnd(18)} ${rps.toFixed(0).padStart(7)} req/s   p50 ${result.p50.toFixed(2)} ms   p99 ${result.p99.toFixed(2)} ms   errors ${result.errors}`;
+}
+
+function load(job: LoadJob): Promise<LoadResult> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { role: 'load', job } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', (result: LoadResult) => {
+      void worker.terminate();
+      resolve(result);
+    });
+    worker.once('error', reject);
+  });
+}
+
+/** Load generator (worker): `connections` loops, each one request at a time on its own connection. */
+async function runLoad(job: LoadJob): Promise<void> {
+  const { Client } = await import('undici');
+  const target = new URL(job.url);
+  const clients = Array.from(
+    { length: job.connections },
+    () =>
+      new Client(target.origin, {
+        connect: { ca: job.ca, cert: job.cert, key: job.key },
+        pipelining: 1,
+      }),
+  );
+  const latencies = new Float64Array(4_000_000);
+  let count = 0;
+  let errors = 0;
+  const statuses: Record<string, number> = {};
+  let measuring = false;
+  let running = true;
+  const path = target.pathname + target.search;
+  const loop = async (client: InstanceType<typeof Client>) => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const response = await client.request({ path, method: 'GET', headers: job.headers });
+        await response.body.dump();
+        if (measuring) {
+          statuses[response.statusCode] = (statuses[response.statusCode] ?? 0) + 1;
+          if (count < latencies.length) latencies[count] = performance.now() - started;
+          count++;
+        }
+      } catch {
+        if (measuring) errors++;
+      }
+    }
+  };
+  const loops = clients.map(loop);
+  await new Promise((resolve) => setTimeout(resolve, job.warmupSeconds * 1000));
+  measuring = true;
+  const startedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, job.seconds * 1000));
+  measuring = false;
+  const seconds = (performance.now() - startedAt) / 1000;
+  running = false;
+  await Promise.all(loops);
+  await Promise.all(clients.map((client) => client.close()));
+  const sorted = latencies.subarray(0, Math.min(count, latencies.length)).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
+  const result: LoadResult = { requests: count, errors, seconds, p50: at(0.5), p99: at(0.99), statuses };
+  parentPort!.postMessage(result);
+}
+
+/** Backend (worker): answers every request with a small JSON document, like a resource server. */
+async function runBackend({ stateDir }: { stateDir: string }): Promise<void> {
+  const pki = join(stateDir, 'pki');
+  const body = JSON.stringify({ data: { products: [{ productId: 'p1', name: 'Everyday account' }] } });
+  const server = https.createServer(
+    {
+      cert: await readFile(join(pki, 'server.pem')),
+      key: await readFile(join(pki, 'server.key')),
+      ca: [await readFile(join(pki, 'internal-ca.pem')), await readFile(join(pki, 'ca.pem'))],
+      requestCert: true,
+      rejectUnauthorized: true,
+      keepAliveTimeout: 60_000,
+    },
+    (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  parentPort!.postMessage(`https://localhost:${(server.address() as AddressInfo).port}`);
+  // Asked for its busy time, the backend answers the active milliseconds of its event loop.
+  parentPort!.on('message', () => parentPort!.postMessage(performance.eventLoopUtilization().active));
+}
+
+/** Gateway (child process): loads the snapshot from its state directory, as after a restart. */
+async function runGateway(stateDir: string): Promise<void> {
+  const { createGateway } = await import('../services/gateway/server.ts');
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      obkit: {
+        state_dir: stateDir,
+        log_level: 'info',
+        admin: { username: 'admin', password: 'bench-admin-password' },
+        gateway: { port: 0 },
+      },
+    },
+  });
+  const gateway = await createGateway(config, { feed: 'manual' });
+  if (!gateway.snapshotVersion) throw new Error('the gateway did not load the bench snapshot');
+  process.send!(gateway.url);
+  process.on('message', () => {
+    const { user, system } = process.cpuUsage();
+    process.send!(String(user + system));
+  });
+  process.on('SIGTERM', () => {
+    void gateway.close().then(() => process.exit(0));
+  });
+}
+
+async function startKeyManager(certificateFile: string, keyFile: string) {
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
+  const { X509Certificate, createHash } = await import('node:crypto');
+  const { privateKey, publicKey } = await generateKeyPair('PS256', { extractable: true });
+  const kid = randomUUID();
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'PS256', use: 'sig' }] });
+  const server = https.createServer(
+    { cert: await readFile(certificateFile), key: await readFile(keyFile) },
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(jwks);
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `https://localhost:${(server.address() as AddressInfo).port}`;
+  const issuer = `${url}/oauth2/token`;
+  return {
+    issuer,
+    jwksUri: `${url}/oauth2/jwks`,
+    token(clientId: string, certificatePem: string) {
+      const thumbprint = createHash('sha256')
+        .update(new X509Certificate(certificatePem).raw)
+        .digest('base64url');
+      return new SignJWT({
+        client_id: clientId,
+        azp: clientId,
+        scope: 'bank:accounts.basic:read',
+        cnf: { 'x5t#S256': thumbprint },
+      })
+        .setProtectedHeader({ alg: 'PS256', kid, typ: 'at+jwt' })
+        .setIssuer(issuer)
+        .setSubject('bench-user')
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(privateKey);
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function benchSnapshot(
+  issuer: string,
+  jwksUri: string,
+  backendUrl: string,
+  clientId: string,
+): GatewaySnapshot {
+  const apiId = randomUUID();
+  return {
+    version: randomUUID(),
+    generatedAt: new Date().toISOString(),
+    apis: [
+      {
+        apiId,
+        revisionId: randomUUID(),
+        revisionName: 'Revision 1',
+        name: 'ProductsAPI',
+        version: 'v1',
+        context: '/cds-au/v1/banking',
+        lifeCycleStatus: 'PUBLISHED',
+        deployments: [{ environment: 'Default', vhost: 'localhost' }],
+        policies: ['Unlimited'],
+        apiThrottlingPolicy: 'Unlimited',
+        authorizationHeader: 'Authorization',
+        endpoints: { production: backendUrl, sandbox: backendUrl },
+        operations: [
+          {
+            target: '/products',
+            verb: 'GET',
+            authType: 'Application',
+            scopes: ['bank:accounts.basic:read'],
+            throttlingPolicy: 'Unlimited',
+            operationPolicies: {
+              request: [
+                {
+                  policyId: randomUUID(),
+                  policyName: 'client-id',
+                  policyVersion: '1.0',
+                  steps: parseSynapseSequence(
+                    `<header name="x-wso2-client-id" expression="get-property('api.ut.consumerKey')" scope="transport"/>`,
+                  ),
+                },
+              ],
+              response: [],
+              fault: [],
+            },
+          },
+        ],
+      },
+    ],
+    keyManagers: [
+      {
+        id: randomUUID(),
+        name: 'OBKM',
+        type: 'ObKeyManager',
+        enabled: true,
+        issuer,
+        jwksUri,
+        certificatePem: null,
+        introspectionEndpoint: null,
+        tokenValidation: [{ type: 'JWT', enable: true }],
+        enableSelfValidationJWT: true,
+        consumerKeyClaim: 'azp',
+        scopesClaim: 'scope',
+        enableMapOAuthConsumerApps: false,
+      },
+    ],
+    applications: [
+      {
+        applicationId: 'bench-app',
+        name: 'Bench app',
+        owner: 'admin',
+        keys: [{ keyManager: 'OBKM', consumerKey: clientId, keyType: 'PRODUCTION' }],
+        subscriptions: [
+          { subscriptionId: 'bench-sub', apiId, throttlingPolicy: 'Unlimited', status: 'UNBLOCKED' },
+        ],
+      },
+    ],
+    subscriptionPolicies: [{ name: 'Unlimited', requestCount: null, unitTime: 1, timeUnit: 'min' }],
+    regulatoryApis: [],
+    truststorePem: null,
+  };
+}
