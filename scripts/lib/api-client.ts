@@ -309,7 +309,7 @@ export class ManagementSession {
     const send = async () =>
       this.http.request<T>(method, path, {
         ...options,
-        expect: [...(options.expect ?? []), 401],
+        expect: [...(options.expect ?? [200, 201, 202, 204]), 401],
         headers: { ...options.headers, authorization: `Bearer ${await this.token()}` },
       });
     let response = await send();

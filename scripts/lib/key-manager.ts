@@ -107,8 +107,10 @@ function differences(current: KeyManagerDto, desired: KeyManagerDto): string[] {
         if (!isDeepStrictEqual(have[name], wanted)) drift.push(`additionalProperties.${name}`);
       }
     } else if (key === 'tokenValidation') {
-      const have = (current.tokenValidation ?? []) as { type?: string; enable?: boolean }[];
-      if (!have.some((v) => v.type === 'JWT' && v.enable)) drift.push(key);
+      // Servers assign ids and defaults to validation entries: what matters is JWT validation being on.
+      const jwtOn = (list: unknown) =>
+        ((list ?? []) as { type?: string; enable?: boolean }[]).some((v) => v.type === 'JWT' && v.enable);
+      if (jwtOn(value) !== jwtOn(current.tokenValidation)) drift.push(key);
     } else if (!isDeepStrictEqual(current[key], value)) drift.push(key);
   }
   return drift;

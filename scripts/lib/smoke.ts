@@ -13,7 +13,7 @@ import {
   signJwt,
 } from '../../lib/cdr/index.ts';
 import { createCertificateAuthority, issueCertificate } from '../../lib/pki/index.ts';
-import { ApiCallError, DcrApi, IdentityServerApi } from './api-client.ts';
+import { ApiCallError, DcrApi, IdentityServerApi, type TlsMaterial } from './api-client.ts';
 import type { Progress, StepResult } from './report.ts';
 import type { Target } from './target.ts';
 
@@ -69,9 +69,7 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
     checks.push('skipped: registration (no transport certificate given)');
     return { step: 'smoke-test', status: 'passed', actions: checks };
   }
-  const gateway = new DcrApi(
-    target.http(manifest.gateway.url, { tls: { ...target.clientCertificate, ca: target.ca } }),
-  );
+  const gateway = new DcrApi(target.http(manifest.gateway.url, { tls: mutualTls(target) }));
   await refusesUntrustedCertificate(target);
   pass('gateway refuses an untrusted client certificate');
 
@@ -102,6 +100,7 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
   let clientId: string | undefined;
   let token: string | undefined;
   try {
+    await waitForRoute(gateway);
     const forged = tamperSignature(
       await buildRegistrationRequest({ ssa: recipient.ssa, audience, key: recipient.key }),
     );
@@ -247,8 +246,9 @@ async function certificateBoundToken(
   clientId: string,
   key: RecipientKeys,
 ) {
-  const tls = { ...target.clientCertificate, ca: target.ca };
-  const is = new IdentityServerApi(target.http(target.manifest.identityServer.url, { tls }));
+  const is = new IdentityServerApi(
+    target.http(target.manifest.identityServer.url, { tls: mutualTls(target) }),
+  );
   const assertion = await buildClientAssertion({ clientId, audience: tokenEndpoint, key });
   let response: Awaited<ReturnType<IdentityServerApi['token']>>;
   try {
@@ -352,6 +352,33 @@ export async function keysFromJwk(jwk: JWK): Promise<RecipientKeys> {
     publicJwk,
     jwks: { keys: [publicJwk] },
   };
+}
+
+/**
+ * A deployment reaches the gateway by its next configuration poll: wait (30 s at most) until the DCR
+ * route answers with something other than not-found or backend-unavailable. An empty body registers
+ * nothing.
+ */
+async function waitForRoute(gateway: DcrApi): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { status } = await gateway.http.request('POST', gateway.path, {
+      headers: { 'content-type': 'application/jwt' },
+      data: '',
+      expect: [400, 401, 403, 404, 415, 502, 503, 504],
+      retry: false,
+    });
+    if (![404, 502, 503, 504].includes(status)) return;
+    if (Date.now() > deadline)
+      throw new SmokeFailure('DCR route', `the gateway still answers HTTP ${status} for ${gateway.path}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** TLS options presenting the target's recipient transport certificate. */
+function mutualTls(target: Target): TlsMaterial {
+  const client = target.clientCertificate;
+  return { ca: target.ca, ...(client ? { cert: client.certificate, key: client.key } : {}) };
 }
 
 function tamperSignature(jwt: string): string {
