@@ -97,6 +97,8 @@ beforeAll(async () => {
     'apim:api_delete',
     'apim:mediation_policy_create',
     'apim:mediation_policy_view',
+    'apim:app_manage',
+    'apim:sub_manage',
   ]);
   gatewayIdentity = {
     cert: await readFile(apim.pki.gatewayInternalCertificate, 'utf8'),
@@ -446,5 +448,49 @@ describe('operation policies, revisions, deployment and lifecycle', () => {
     ).toBe(200);
     const snapshot = await feed(gatewayIdentity);
     expect(snapshot.body.apis.some((candidate: { apiId: string }) => candidate.apiId === apiId)).toBe(false);
+  });
+});
+
+describe('devportal subscriptions', () => {
+  it('subscribes only to published APIs with one of their business plans, and protects subscribed APIs', async () => {
+    const api = (
+      await importApi(readFileSync(OWN_DEFINITION, 'utf8'), dcrProperties('SubApi', '/sub/{version}'))
+    ).body;
+    const application = await apim.call('POST', '/api/am/devportal/v3/applications', {
+      token,
+      json: { name: 'SubApp', throttlingPolicy: 'Unlimited' },
+    });
+    const subscribe = (throttlingPolicy: string) =>
+      apim.call('POST', '/api/am/devportal/v3/subscriptions', {
+        token,
+        json: { applicationId: application.body.applicationId, apiId: api.id, throttlingPolicy },
+      });
+    expect((await subscribe('Unlimited')).status).toBe(400);
+    await apim.call('POST', `${P}/apis/change-lifecycle?apiId=${api.id}&action=Publish`, { token });
+    const wrongPlan = await subscribe('Gold');
+    expect(wrongPlan.status).toBe(400);
+    expect(wrongPlan.body.description).toContain('throttlingPolicy');
+    const subscribed = await subscribe('Unlimited');
+    expect(subscribed.status).toBe(201);
+    expect(subscribed.body).toMatchObject({
+      apiId: api.id,
+      throttlingPolicy: 'Unlimited',
+      status: 'UNBLOCKED',
+    });
+    expect((await apim.call('DELETE', `${P}/apis/${api.id}`, { token })).status).toBe(409);
+    const listed = await apim.call(
+      'GET',
+      `/api/am/devportal/v3/subscriptions?applicationId=${application.body.applicationId}`,
+      { token },
+    );
+    expect(listed.body.count).toBe(1);
+    expect(
+      (
+        await apim.call('DELETE', `/api/am/devportal/v3/subscriptions/${subscribed.body.subscriptionId}`, {
+          token,
+        })
+      ).status,
+    ).toBe(200);
+    expect((await apim.call('DELETE', `${P}/apis/${api.id}`, { token })).status).toBe(200);
   });
 });
