@@ -1,7 +1,12 @@
 import { readFileSync, watch } from 'node:fs';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { renderError } from './errors.ts';
@@ -84,7 +89,8 @@ export function createService(options: ServiceOptions): Service {
   let server!: https.Server;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // One access-log line per request comes from the onResponse hook below, with the route and timing.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 1_048_576,
     serverFactory: (handler) => {
       server = https.createServer(

@@ -18,6 +18,8 @@ export interface QueryResult<R> {
 
 export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
 }
 
 export interface Database extends Queryable {
@@ -84,7 +86,18 @@ async function openPglite(dataDir: string | undefined, schema: string): Promise<
     kind: 'pglite',
     schema,
     query: (sql, params) => run(lite, sql, params),
-    transaction: (fn) => lite.transaction((tx) => fn({ query: (sql, params) => run(tx, sql, params) })),
+    exec: async (sql) => {
+      await lite.exec(sql);
+    },
+    transaction: (fn) =>
+      lite.transaction((tx) =>
+        fn({
+          query: (sql, params) => run(tx, sql, params),
+          exec: async (sql) => {
+            await tx.exec(sql);
+          },
+        }),
+      ),
     ping: async () => {
       await lite.query('SELECT 1');
     },
@@ -104,11 +117,20 @@ function openPostgres(url: string, schema: string, max: number): Database {
     kind: 'postgres',
     schema,
     query: (sql, params) => run(pool, sql, params),
+    // Without parameters pg uses the simple query protocol, which accepts several statements.
+    exec: async (sql) => {
+      await pool.query(sql);
+    },
     transaction: async (fn) => {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const value = await fn({ query: (sql, params) => run(client, sql, params) });
+        const value = await fn({
+          query: (sql, params) => run(client, sql, params),
+          exec: async (sql) => {
+            await client.query(sql);
+          },
+        });
         await client.query('COMMIT');
         return value;
       } catch (error) {
@@ -150,7 +172,7 @@ async function migrate(db: Database, migrations: readonly Migration[]): Promise<
         continue;
       }
       try {
-        await tx.query(migration.sql);
+        await tx.exec(migration.sql);
       } catch (error) {
         throw new Error(
           `migration ${migration.version} (${migration.name}) failed: ${(error as Error).message}`,

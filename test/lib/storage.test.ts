@@ -8,7 +8,12 @@ import { postgresTarget } from '../support/database.ts';
 
 const migrations: Migration[] = [
   { version: 1, name: 'items', sql: 'CREATE TABLE items (id text PRIMARY KEY, doc jsonb NOT NULL)' },
-  { version: 2, name: 'counter', sql: 'ALTER TABLE items ADD COLUMN n integer NOT NULL DEFAULT 0' },
+  {
+    version: 2,
+    name: 'counter and audit',
+    sql: `ALTER TABLE items ADD COLUMN n integer NOT NULL DEFAULT 0;
+          CREATE TABLE audit (at timestamptz NOT NULL DEFAULT now());`,
+  },
 ];
 
 interface Target {
