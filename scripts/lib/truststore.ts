@@ -74,7 +74,7 @@ export function defaultAlias(pem: string): string {
 }
 
 export interface CertificateInput {
-  /** Alias for the certificate; a file of several gets `<alias>`, `<alias>-2`, … */
+  /** Alias for the certificate; several certificates get `<alias>`, `<alias>-2`, … */
   alias?: string;
   pem: string;
   source: string;
@@ -86,18 +86,12 @@ export async function readCertificateFiles(files: string[], alias?: string): Pro
   for (const file of files) {
     const pems = splitPemBundle(await readFile(file, 'utf8'));
     if (!pems.length) throw new Error(`${file} holds no PEM certificate`);
-    pems.forEach((pem, index) => {
-      const isCa = new X509Certificate(pem).ca;
-      if (!isCa)
-        throw new Error(
-          `${file}: ${new X509Certificate(pem).subject.replaceAll('\n', ', ')} is not a CA certificate`,
-        );
-      inputs.push({
-        pem: `${pem}\n`,
-        source: file,
-        ...(alias ? { alias: index ? `${alias}-${index + 1}` : alias } : {}),
-      });
-    });
+    for (const pem of pems) {
+      const certificate = new X509Certificate(pem);
+      if (!certificate.ca) throw new Error(`${file}: ${oneLine(certificate.subject)} is not a CA certificate`);
+      const n = inputs.length;
+      inputs.push({ pem: `${pem}\n`, source: file, ...(alias ? { alias: n ? `${alias}-${n + 1}` : alias } : {}) });
+    }
   }
   return inputs;
 }

@@ -1,0 +1,205 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import axios from 'axios';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdminApi, HttpClient, ManagementSession, PublisherApi } from '../../scripts/lib/api-client.ts';
+import { DEFAULT_INSEQUENCE, defaultDefinition } from '../../scripts/lib/configure.ts';
+import { publishDcrApi } from '../../scripts/lib/dcr-api.ts';
+import { configureKeyManager, OBKM_NAME } from '../../scripts/lib/key-manager.ts';
+import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+
+/** The configure steps against a real api-manager (port 0, PGlite in a temporary directory). */
+
+const REFERENCE = join(import.meta.dirname, '..', '..', '..', 'shared', 'reference', 'wso2');
+const IS_URL = 'https://localhost:9446';
+let apim: RunningApiManager;
+let ca: string;
+
+beforeAll(async () => {
+  apim = await startApiManager();
+  ca = await readFile(apim.pki.caBundle, 'utf8');
+});
+afterAll(() => apim?.stop());
+
+function session(password = apim.config.obkit.admin.password, http?: HttpClient) {
+  return new ManagementSession(http ?? new HttpClient({ baseUrl: apim.url, tls: { ca }, backoffMs: 10 }), {
+    username: 'admin',
+    password,
+  });
+}
+const connector = () => ({ username: 'admin', password: apim.config.obkit.admin.password });
+const publishOptions = (overrides: Partial<Parameters<typeof publishDcrApi>[1]> = {}) => ({
+  definitionFile: defaultDefinition(),
+  inSequenceFile: DEFAULT_INSEQUENCE,
+  identityServerUrl: IS_URL,
+  identityServerAdmin: connector(),
+  vhost: 'localhost',
+  ...overrides,
+});
+
+describe('configure-key-manager', () => {
+  it('creates OBKM and disables the resident key manager, then reports unchanged', async () => {
+    const admin = new AdminApi(session());
+    const first = await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector() });
+    expect(first.status).toBe('updated');
+    const all = await admin.listKeyManagers();
+    const obkm = await admin.getKeyManager(all.find((k) => k.name === OBKM_NAME)!.id!);
+    expect(obkm).toMatchObject({
+      type: 'ObKeyManager',
+      issuer: `${IS_URL}/oauth2/token`,
+      tokenEndpoint: `${IS_URL}/oauth2/token`,
+      certificates: { type: 'JWKS', value: `${IS_URL}/oauth2/jwks` },
+      enabled: true,
+    });
+    expect(all.find((k) => k.type === 'default')?.enabled).toBe(false);
+    const second = await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector() });
+    expect(second.status).toBe('unchanged');
+  });
+
+  it('applies a changed input (the identity server URL, the connector password) as updated', async () => {
+    const admin = new AdminApi(session());
+    const moved = await configureKeyManager(admin, {
+      identityServerUrl: 'https://is.example:9446',
+      connector: connector(),
+    });
+    expect(moved.status).toBe('updated');
+    expect(moved.actions.join()).toMatch(/issuer/);
+    const rotated = await configureKeyManager(admin, {
+      identityServerUrl: 'https://is.example:9446',
+      connector: { username: 'admin', password: 'rotated' },
+    });
+    expect(rotated.status).toBe('updated');
+    expect(rotated.actions.join()).not.toContain('rotated');
+    await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector() });
+  });
+
+  it('fails with the API error on wrong credentials', async () => {
+    const error = await configureKeyManager(new AdminApi(session('not-the-password')), {
+      identityServerUrl: IS_URL,
+      connector: connector(),
+    }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(/client-registration\/v0\.17\/register → HTTP 401/);
+    expect((error as Error).message).not.toContain('not-the-password');
+  });
+
+  it('retries an API that is down with backoff, then names the URL', async () => {
+    const http = new HttpClient({ baseUrl: 'https://127.0.0.1:1', tls: { ca }, retries: 2, backoffMs: 5 });
+    const error = await configureKeyManager(new AdminApi(session(undefined, http)), {
+      identityServerUrl: IS_URL,
+      connector: connector(),
+    }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(
+      /^POST https:\/\/127\.0\.0\.1:1\/client-registration\/v0\.17\/register failed: ECONNREFUSED.*gave up after 3 attempts/,
+    );
+  });
+});
+
+describe('publish-dcr-api', () => {
+  it('publishes, deploys and reports unchanged on a re-run', async () => {
+    const publisher = new PublisherApi(session());
+    const first = await publishDcrApi(publisher, publishOptions());
+    expect(first.status).toBe('updated');
+    const api = await publisher.getApi(String(first.data?.apiId));
+    expect(api.lifeCycleStatus).toBe('PUBLISHED');
+    expect(api.policies).toEqual(['Unlimited']);
+    const deployed = await publisher.listRevisions(api.id, true);
+    expect(deployed).toHaveLength(1);
+    expect(deployed[0]?.deploymentInfo?.[0]).toMatchObject({ name: 'Default', vhost: 'localhost' });
+    const second = await publishDcrApi(publisher, publishOptions());
+    expect(second.status).toBe('unchanged');
+  });
+
+  it('a changed admin credential uploads a new sequence and deploys a new revision', async () => {
+    const publisher = new PublisherApi(session());
+    const changed = await publishDcrApi(
+      publisher,
+      publishOptions({ identityServerAdmin: { username: 'admin', password: 'other' } }),
+    );
+    expect(changed.status).toBe('updated');
+    expect(changed.actions.join('\n')).toMatch(/uploaded in-sequence policy[\s\S]*deployed Revision/);
+    expect(changed.actions.join('\n')).not.toContain('other');
+    expect(
+      (
+        await publishDcrApi(
+          publisher,
+          publishOptions({ identityServerAdmin: { username: 'admin', password: 'other' } }),
+        )
+      ).status,
+    ).toBe('unchanged');
+  });
+
+  it('rotates the oldest undeployed revision at the limit of five', async () => {
+    const publisher = new PublisherApi(session());
+    const api = (await publisher.findApi('CDRDynamicClientRegistrationAPI', '0.2'))!;
+    for (let i = (await publisher.listRevisions(api.id)).length; i < 5; i++) {
+      await publisher.createRevision(api.id, `filler ${i}`);
+    }
+    const before = await publisher.listRevisions(api.id);
+    expect(before).toHaveLength(5);
+    const result = await publishDcrApi(
+      publisher,
+      publishOptions({ vhost: 'localhost', identityServerUrl: 'https://127.0.0.1:9446' }),
+    );
+    expect(result.actions.join('\n')).toMatch(/deleted oldest undeployed revision/);
+    const after = await publisher.listRevisions(api.id);
+    expect(after).toHaveLength(5);
+    expect(after.filter((r) => r.deploymentInfo?.length)).toHaveLength(1);
+    await publishDcrApi(publisher, publishOptions());
+  });
+
+  it('an interrupted run is completed by the next one', async () => {
+    // A client that dies after a few calls, as a killed script would.
+    let calls = 0;
+    const instance = axios.create({
+      validateStatus: () => true,
+      httpsAgent: new (await import('node:https')).Agent({ ca }),
+    });
+    instance.interceptors.request.use((config) => {
+      if (++calls > 6) throw Object.assign(new Error('interrupted'), { code: 'ERR_INTERRUPTED' });
+      return config;
+    });
+    const flaky = new HttpClient({ baseUrl: apim.url, axios: instance, retries: 0 });
+    const options = publishOptions({ identityServerUrl: 'https://interrupted.example:9446' });
+    await expect(publishDcrApi(new PublisherApi(session(undefined, flaky)), options)).rejects.toThrow(
+      /interrupted/,
+    );
+    const publisher = new PublisherApi(session());
+    const resumed = await publishDcrApi(publisher, options);
+    expect(resumed.status).toBe('updated');
+    expect(resumed.actions.join('\n')).toMatch(/deployed Revision/);
+    expect((await publishDcrApi(publisher, options)).status).toBe('unchanged');
+    await publishDcrApi(publisher, publishOptions());
+  });
+
+  it.skipIf(!existsSync(REFERENCE))(
+    "publishes WSO2's reference definition and in-sequence with the real credential",
+    async () => {
+      const publisher = new PublisherApi(session());
+      const result = await publishDcrApi(
+        publisher,
+        publishOptions({
+          definitionFile: join(REFERENCE, 'au-dcr-swagger.yaml'),
+          inSequenceFile: join(REFERENCE, 'au-dcr-insequence-0.2.xml'),
+        }),
+      );
+      expect(['updated', 'unchanged']).toContain(result.status);
+      const api = await publisher.getApi(String(result.data?.apiId));
+      expect(api.lifeCycleStatus).toBe('PUBLISHED');
+      const post = api.operations?.find((o) => o.verb === 'POST' && o.target === '/register');
+      expect(post?.authType).toBe('None');
+      expect(post?.operationPolicies?.request?.[0]?.policyName).toBe(result.data?.policy);
+      expect(
+        (
+          await publishDcrApi(
+            publisher,
+            publishOptions({
+              definitionFile: join(REFERENCE, 'au-dcr-swagger.yaml'),
+              inSequenceFile: join(REFERENCE, 'au-dcr-insequence-0.2.xml'),
+            }),
+          )
+        ).status,
+      ).toBe('unchanged');
+    },
+  );
+});
