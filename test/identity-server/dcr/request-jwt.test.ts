@@ -10,6 +10,7 @@ import { startMockRegister, type TestRegister } from '../../support/register.ts'
 import { type DcrHarness, startHarness } from './harness.ts';
 import { databaseTargets } from './targets.ts';
 
+/** Time-relative variations are getters: evaluated when the test runs, not when the file loads. */
 type Variation = Partial<RegistrationRequestOptions>;
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -30,11 +31,25 @@ const rejected: Array<[string, Variation, string, RegExp?]> = [
   ['no aud', { omit: ['aud'] }, 'invalid_client_metadata', /Invalid audience provided/],
   [
     'exp in the past beyond the skew',
-    { now: now() - 400, expiresIn: 300 },
+    {
+      get now() {
+        return now() - 400;
+      },
+      expiresIn: 300,
+    },
     'invalid_client_metadata',
     /expired/,
   ],
-  ['iat in the future beyond the skew', { now: now() + 120 }, 'invalid_client_metadata', /future/],
+  [
+    'iat in the future beyond the skew',
+    {
+      get now() {
+        return now() + 120;
+      },
+    },
+    'invalid_client_metadata',
+    /future/,
+  ],
   ['no iat', { omit: ['iat'] }, 'invalid_client_metadata', /iat/],
   ['no exp', { omit: ['exp'] }, 'invalid_client_metadata', /exp/],
   ['no jti', { omit: ['jti'] }, 'invalid_client_metadata', /jti/],
@@ -148,8 +163,23 @@ const rejected: Array<[string, Variation, string, RegExp?]> = [
 ];
 
 const accepted: Array<[string, Variation, Record<string, unknown>?]> = [
-  ['exp in the past within the skew', { now: now() - 330, expiresIn: 300 }],
-  ['iat in the future within the skew', { now: now() + 30 }],
+  [
+    'exp in the past within the skew',
+    {
+      get now() {
+        return now() - 330;
+      },
+      expiresIn: 300,
+    },
+  ],
+  [
+    'iat in the future within the skew',
+    {
+      get now() {
+        return now() + 30;
+      },
+    },
+  ],
   [
     'grant_types client_credentials only',
     { claims: { grant_types: ['client_credentials'] } },
