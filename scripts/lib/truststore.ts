@@ -88,9 +88,14 @@ export async function readCertificateFiles(files: string[], alias?: string): Pro
     if (!pems.length) throw new Error(`${file} holds no PEM certificate`);
     for (const pem of pems) {
       const certificate = new X509Certificate(pem);
-      if (!certificate.ca) throw new Error(`${file}: ${oneLine(certificate.subject)} is not a CA certificate`);
+      if (!certificate.ca)
+        throw new Error(`${file}: ${oneLine(certificate.subject)} is not a CA certificate`);
       const n = inputs.length;
-      inputs.push({ pem: `${pem}\n`, source: file, ...(alias ? { alias: n ? `${alias}-${n + 1}` : alias } : {}) });
+      inputs.push({
+        pem: `${pem}\n`,
+        source: file,
+        ...(alias ? { alias: n ? `${alias}-${n + 1}` : alias } : {}),
+      });
     }
   }
   return inputs;
