@@ -40,13 +40,7 @@ describe('sandbox PKI', () => {
     expect(gateway.verify(internal.publicKey)).toBe(true);
     expect(gateway.verify(issuing.publicKey)).toBe(false);
     expect(splitPemBundle(await readFile(pki.truststore, 'utf8'))).toHaveLength(2);
-    for (const key of [
-      pki.rootCaKey,
-      pki.issuingCaKey,
-      pki.serverKey,
-      pki.clientKey,
-      pki.internalCaKey,
-    ]) {
+    for (const key of [pki.rootCaKey, pki.issuingCaKey, pki.serverKey, pki.clientKey, pki.internalCaKey]) {
       expect((await stat(key)).mode & 0o777).toBe(0o600);
     }
   });
