@@ -52,6 +52,8 @@ export interface Gateway {
   service: Service;
   /** Version of the snapshot being served, if any. */
   readonly snapshotVersion: string | undefined;
+  /** The snapshot being served, if any (diagnostics and tests). */
+  readonly snapshot: GatewaySnapshot | undefined;
   /** Serves this snapshot from now on (and keeps it on disk as the last good copy). */
   setSnapshot(snapshot: GatewaySnapshot): Promise<void>;
   close(): Promise<void>;
@@ -362,6 +364,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     service,
     get snapshotVersion() {
       return runtime?.version;
+    },
+    get snapshot() {
+      return runtime?.snapshot;
     },
     async setSnapshot(snapshot) {
       await apply(snapshot, true);

@@ -1,0 +1,256 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config/index.ts';
+import { createGateway, type Gateway } from '../../services/gateway/server.ts';
+import { expectStatus, PUBLISHER_SCOPES, publishApi } from '../gateway/publish.ts';
+import { call, waitFor } from '../gateway/support.ts';
+import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
+import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { TEST_ADMIN_PASSWORD } from '../support/identity-server.ts';
+import { startMockRegister, type TestRegister } from '../support/register.ts';
+
+/**
+ * WSO2's onboarding guide end to end on the native stack, over real TLS: the Register, identity server,
+ * api-manager and gateway share one sandbox PKI; the DCR API is published through api-manager's REST
+ * API with the in-sequence attached, OBKM is configured and the resident key manager disabled, and a
+ * recipient registers, reads, updates and deletes its registration through the gateway.
+ */
+
+const REFERENCE = '/work/shared/reference/wso2';
+const variants = [
+  {
+    name: "WSO2's au-dcr-swagger.yaml and au-dcr-insequence-0.2.xml",
+    definition: `${REFERENCE}/au-dcr-swagger.yaml`,
+    sequence: `${REFERENCE}/au-dcr-insequence-0.2.xml`,
+  },
+  {
+    name: "obkit's apis/cdr-dcr/0.2",
+    definition: new URL('../../apis/cdr-dcr/0.2/cdr-dcr.yaml', import.meta.url).pathname,
+    sequence: new URL('../../apis/cdr-dcr/0.2/insequence.xml.tmpl', import.meta.url).pathname,
+  },
+];
+for (const variant of variants) {
+  if (!existsSync(variant.definition))
+    console.log(`skipping e2e with ${variant.name}: ${variant.definition} is absent`);
+}
+const ADMIN = '/api/am/admin/v4';
+
+describe.each(variants.filter((variant) => existsSync(variant.definition)))(
+  'DCR through the gateway with $name',
+  (variant) => {
+    let stateDir: string;
+    let register: TestRegister;
+    let dcr: DcrHarness;
+    let apim: RunningApiManager;
+    let gateway: Gateway;
+    let recipient: Agent;
+    let otherRecipient: Agent;
+    let residentToken: string;
+
+    beforeAll(async () => {
+      register = await startMockRegister();
+      dcr = await startHarness({ register });
+      // One state directory and one PKI: the Register's (api-manager and the gateway use <state_dir>/pki).
+      stateDir = dirname(register.pki.dir);
+      const config = (extra: Record<string, unknown>) =>
+        loadConfig({
+          env: {},
+          overrides: {
+            obkit: {
+              state_dir: stateDir,
+              log_level: 'silent',
+              admin: { username: 'admin', password: 'apim-admin-password' },
+              ...extra,
+            },
+          },
+        });
+      apim = await startApiManager({ config: config({ api_manager: { port: 0 } }) });
+      gateway = await createGateway(config({ gateway: { port: 0 }, api_manager: { url: apim.url } }), {
+        feedWaitSeconds: 2,
+        feedRetryMs: 100,
+      });
+      const tls = { ca: register.caPem };
+      recipient = new Agent({
+        connect: { ...tls, cert: dcr.certificate.certificate, key: dcr.certificate.key },
+      });
+      otherRecipient = new Agent({
+        connect: { ...tls, cert: dcr.otherCertificate.certificate, key: dcr.otherCertificate.key },
+      });
+      const token = await apim.managementToken(PUBLISHER_SCOPES);
+      // A token of the resident key manager, taken while it is still enabled.
+      residentToken = await apim.managementToken(['apim:api_view']);
+
+      // Publisher: import, attach the in-sequence with the identity server's real admin credential, deploy, publish.
+      const basic = Buffer.from(`admin:${TEST_ADMIN_PASSWORD}`).toString('base64');
+      const sequence = (await readFile(variant.sequence, 'utf8'))
+        .replace(/value="Basic [^"]*"/, `value="Basic ${basic}"`)
+        .replace('{{ADMIN_BASIC}}', basic);
+      expect(sequence).toContain(`value="Basic ${basic}"`);
+      await publishApi(apim, token, {
+        definition: await readFile(variant.definition, 'utf8'),
+        name: 'CDRDynamicClientRegistrationAPI',
+        version: '0.2',
+        context: '/open-banking/{version}',
+        endpoint: `${dcr.url}/api/openbanking/dynamic-client-registration`,
+        requestSequence: sequence,
+      });
+
+      // Admin: OBKM on the identity server's endpoints, then the resident key manager disabled.
+      const is = dcr.url;
+      expectStatus(
+        'add OBKM',
+        await apim.call('POST', `${ADMIN}/key-managers`, {
+          token,
+          json: {
+            name: 'OBKM',
+            displayName: 'OBKM',
+            type: 'ObKeyManager',
+            description: 'Open banking key manager',
+            wellKnownEndpoint: `${is}/oauth2/token/.well-known/openid-configuration`,
+            issuer: `${is}/oauth2/token`,
+            clientRegistrationEndpoint: `${is}/keymanager-operations/dcr/register`,
+            introspectionEndpoint: `${is}/oauth2/introspect`,
+            tokenEndpoint: `${is}/oauth2/token`,
+            revokeEndpoint: `${is}/oauth2/revoke`,
+            userInfoEndpoint: `${is}/oauth2/userinfo?schema=openid`,
+            authorizeEndpoint: `${is}/oauth2/authorize`,
+            scopeManagementEndpoint: `${is}/api/identity/oauth2/v1.0/scopes`,
+            certificates: { type: 'JWKS', value: `${is}/oauth2/jwks` },
+            availableGrantTypes: ['client_credentials', 'refresh_token', 'authorization_code'],
+            enableTokenGeneration: true,
+            enableMapOAuthConsumerApps: true,
+            enableOAuthAppCreation: true,
+            enableSelfValidationJWT: true,
+            enableTokenEncryption: false,
+            enableTokenHashing: false,
+            tokenValidation: [{ type: 'JWT', enable: true }],
+            enabled: true,
+            additionalProperties: {
+              Username: 'admin',
+              Password: TEST_ADMIN_PASSWORD,
+              self_validate_jwt: true,
+            },
+          },
+        }),
+        201,
+      );
+      const keyManagers = (await apim.call('GET', `${ADMIN}/key-managers`, { token })).body.list as {
+        id: string;
+        name: string;
+      }[];
+      const resident = keyManagers.find((keyManager) => keyManager.name === 'Resident Key Manager')!;
+      const residentDto = (await apim.call('GET', `${ADMIN}/key-managers/${resident.id}`, { token })).body;
+      expectStatus(
+        'disable the resident key manager',
+        await apim.call('PUT', `${ADMIN}/key-managers/${resident.id}`, {
+          token,
+          json: {
+            ...residentDto,
+            enabled: false,
+            additionalProperties: {
+              ...residentDto.additionalProperties,
+              Username: 'admin',
+              Password: 'apim-admin-password',
+            },
+          },
+        }),
+        200,
+      );
+      // The gateway serves once its snapshot has the API, OBKM and the resident key manager disabled.
+      await waitFor(() => {
+        const snapshot = gateway.snapshot;
+        return Boolean(
+          snapshot?.apis.some((api) => api.name === 'CDRDynamicClientRegistrationAPI') &&
+            snapshot.keyManagers.some((keyManager) => keyManager.name === 'OBKM' && keyManager.enabled) &&
+            snapshot.keyManagers.some(
+              (keyManager) => keyManager.name === 'Resident Key Manager' && !keyManager.enabled,
+            ),
+        );
+      }, 15_000);
+    }, 240_000);
+
+    afterAll(async () => {
+      await gateway?.close();
+      await recipient?.close();
+      await otherRecipient?.close();
+      await apim?.stop();
+      await dcr?.close();
+      await register?.close();
+    }, 60_000);
+
+    const registerThroughGateway = async () => {
+      const product = await dcr.seed();
+      const response = await call(recipient, `${gateway.url}/open-banking/0.2/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/jwt' },
+        body: await dcr.requestFor(product),
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(201);
+      return { product, client: response.body as Record<string, unknown> & { client_id: string } };
+    };
+
+    it('registers, reads, updates and deletes a client with a certificate-bound OBKM token', async () => {
+      const { product, client } = await registerThroughGateway();
+      expect(client.software_statement).toBeDefined();
+      const path = `${gateway.url}/open-banking/0.2/register/${client.client_id}`;
+      const token = await dcr.accessToken(client.client_id, product);
+      const auth = { authorization: `Bearer ${token}` };
+
+      const read = await call(recipient, path, { headers: auth });
+      expect(read.status, JSON.stringify(read.body)).toBe(200);
+      expect(read.body.client_id).toBe(client.client_id);
+
+      const updated = await call(recipient, path, {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/jwt' },
+        body: await dcr.requestFor(product),
+      });
+      expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+      expect(updated.body.client_id).toBe(client.client_id);
+
+      const deleted = await call(recipient, path, { method: 'DELETE', headers: auth });
+      expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    });
+
+    it('refuses a token of another client, another certificate, without cdr:registration, or of the resident key manager', async () => {
+      const first = await registerThroughGateway();
+      const second = await registerThroughGateway();
+      const path = `${gateway.url}/open-banking/0.2/register/${first.client.client_id}`;
+
+      const otherClientToken = await dcr.accessToken(second.client.client_id, second.product);
+      const otherClient = await call(recipient, path, {
+        headers: { authorization: `Bearer ${otherClientToken}` },
+      });
+      expect(otherClient.status).toBe(401);
+      expect(otherClient.body.error).toBe('invalid_client');
+
+      const token = await dcr.accessToken(first.client.client_id, first.product);
+      const otherCertificate = await call(otherRecipient, path, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(otherCertificate.status).toBe(401);
+      expect(otherCertificate.body.error).toBe('invalid_token');
+
+      const narrow = await dcr.accessToken(first.client.client_id, first.product, {
+        scope: 'bank:accounts.basic:read',
+      });
+      const noScope = await call(recipient, path, { headers: { authorization: `Bearer ${narrow}` } });
+      expect(noScope.status).toBe(403);
+      expect(noScope.body.error).toBe('insufficient_scope');
+
+      const fromResident = await call(recipient, path, {
+        headers: { authorization: `Bearer ${residentToken}` },
+      });
+      expect(fromResident.status).toBe(401);
+      expect(fromResident.body.error_description).toContain('disabled');
+
+      // The owner's own token still works: the refusals above were about the token, not the client.
+      expect((await call(recipient, path, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+        200,
+      );
+    });
+  },
+);
