@@ -111,7 +111,7 @@ export class TokenValidator {
           >[1]) as unknown as Promise<Response>;
         jwks = createRemoteJWKSet(new URL(keyManager.jwksUri), {
           timeoutDuration: this.#timeoutMs,
-          cooldownDuration: 30_000,
+          cooldownDuration: 5000,
           cacheMaxAge: 600_000,
           [customFetch]: fetchThroughGateway,
         });

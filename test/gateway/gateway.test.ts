@@ -20,6 +20,7 @@ import {
   type TestKeyManager,
   type TestState,
   thumbprintOf,
+  waitFor,
 } from './support.ts';
 
 // WSO2's au-dcr-insequence-0.2.xml, with its sample credential, as the publisher would hand it over.
@@ -109,6 +110,16 @@ beforeAll(async () => {
             type: 'default',
             enabled: false,
             enableMapOAuthConsumerApps: false,
+          },
+        ),
+        keyManagerEntry(
+          { issuer: `${keyManager.url}/reference`, jwksUri: keyManager.jwksUri },
+          {
+            name: 'Reference KM',
+            jwksUri: null,
+            introspectionEndpoint: keyManager.introspectionEndpoint,
+            tokenValidation: [{ type: 'REFERENCE', enable: true }],
+            enableSelfValidationJWT: false,
           },
         ),
       ],
@@ -318,6 +329,39 @@ describe('unsecured and secured operations', () => {
     const unlimited = await keyManager.token('unlimited-client', recipient.certificatePem);
     const other = await call(client, `${base}/cds-au/v1/banking/limited`, { headers: bearer(unlimited) });
     expect(other.status).toBe(200);
+  });
+});
+
+describe('key manager validation modes', () => {
+  it('introspects opaque tokens at a key manager that validates by reference, over internal mTLS', async () => {
+    keyManager.active.set('opaque-good', {
+      client_id: 'client-a',
+      scope: 'cdr:registration',
+      exp: Math.floor(Date.now() / 1000) + 600,
+      cnf: { 'x5t#S256': thumbprintOf(recipient.certificatePem) },
+    });
+    const good = await call(client, `${base}/open-banking/0.2/register/client-a`, {
+      headers: bearer('opaque-good'),
+    });
+    expect(good.status, JSON.stringify(good.body)).toBe(200);
+    expect(backend.last().headers['x-wso2-client-id']).toBe('client-a');
+    expect(keyManager.introspectionPeers.at(-1)).toContain('CN=obkit-gateway');
+    const unknown = await call(client, `${base}/open-banking/0.2/register/client-a`, {
+      headers: bearer('opaque-unknown'),
+    });
+    expect(unknown.status).toBe(401);
+    expect(unknown.body.error).toBe('invalid_token');
+  });
+
+  it('refetches the JWKS when tokens arrive signed with a new key', async () => {
+    await keyManager.rotate();
+    const token = await keyManager.token('client-a', recipient.certificatePem);
+    await waitFor(async () => {
+      const response = await call(client, `${base}/open-banking/0.2/register/client-a`, {
+        headers: bearer(token),
+      });
+      return response.status === 200;
+    }, 10_000);
   });
 });
 

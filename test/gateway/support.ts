@@ -130,19 +130,47 @@ export async function startEchoBackend(
 }
 export type EchoBackend = Awaited<ReturnType<typeof startEchoBackend>>;
 
-/** A key manager: an HTTPS JWKS endpoint on port 0 and a PS256 key that signs access tokens. */
+/**
+ * A key manager: an HTTPS JWKS endpoint on port 0 with PS256 keys that sign access tokens (`rotate()`
+ * adds a new current key), and an introspection endpoint answering for the opaque tokens in `active`
+ * while recording the client certificate each introspection call came with.
+ */
 export async function startKeyManager(state: TestState) {
-  const { privateKey, publicKey } = await generateKeyPair('PS256', { extractable: true });
-  const kid = randomUUID();
-  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'PS256', use: 'sig' };
+  const newKey = async () => {
+    const { privateKey, publicKey } = await generateKeyPair('PS256', { extractable: true });
+    const kid = randomUUID();
+    return { privateKey, kid, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'PS256', use: 'sig' } };
+  };
+  const keys = [await newKey()];
   let jwksFetches = 0;
+  const active = new Map<string, Record<string, unknown>>();
+  const introspectionPeers: (string | undefined)[] = [];
   const server = https.createServer(
-    { cert: await readFile(state.pki.serverCertificate), key: await readFile(state.pki.serverKey) },
+    {
+      cert: await readFile(state.pki.serverCertificate),
+      key: await readFile(state.pki.serverKey),
+      ca: await readFile(state.pki.internalCaCertificate),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
     (req, res) => {
       if (req.url === '/oauth2/jwks') {
         jwksFetches++;
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ keys: [jwk] }));
+        res.end(JSON.stringify({ keys: keys.map((key) => key.jwk) }));
+        return;
+      }
+      if (req.url === '/oauth2/introspect' && req.method === 'POST') {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          const socket = req.socket as import('node:tls').TLSSocket;
+          introspectionPeers.push(socket.authorized ? socket.getPeerX509Certificate?.()?.subject : undefined);
+          const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('token') ?? '';
+          const claims = active.get(token);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(claims ? { active: true, ...claims } : { active: false }));
+        });
         return;
       }
       res.writeHead(404);
@@ -156,8 +184,15 @@ export async function startKeyManager(state: TestState) {
     url,
     issuer,
     jwksUri: `${url}/oauth2/jwks`,
+    introspectionEndpoint: `${url}/oauth2/introspect`,
+    active,
+    introspectionPeers,
     get jwksFetches() {
       return jwksFetches;
+    },
+    /** Publishes a new key beside the old one and signs with it from now on. */
+    async rotate() {
+      keys.unshift(await newKey());
     },
     /** A token for `clientId` bound to `certificatePem` (unless `cnf: null`), with claim overrides. */
     async token(
@@ -182,13 +217,13 @@ export async function startKeyManager(state: TestState) {
         ...claims,
       };
       const jwt = new SignJWT(payload)
-        .setProtectedHeader({ alg: 'PS256', kid: options.kid ?? kid, typ: 'at+jwt' })
+        .setProtectedHeader({ alg: 'PS256', kid: options.kid ?? keys[0]!.kid, typ: 'at+jwt' })
         .setIssuer(options.issuer ?? issuer)
         .setIssuedAt(now)
         .setJti(randomUUID())
         .setExpirationTime(now + (options.expiresIn ?? 600));
       if (options.notBefore !== undefined) jwt.setNotBefore(options.notBefore);
-      return jwt.sign(options.key ?? privateKey);
+      return jwt.sign(options.key ?? keys[0]!.privateKey);
     },
     async close() {
       server.closeAllConnections();
