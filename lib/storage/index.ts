@@ -75,12 +75,13 @@ async function openPglite(dataDir: string | undefined, schema: string): Promise<
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const lite = await PGlite.create(dataDir ? { dataDir } : {});
   await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema};`);
-  const run = async <R>(q: Pick<PGlite, 'query' | 'exec'>, sql: string, params?: unknown[]) => {
-    // Without parameters, the simple-query protocol, as pg does: it also runs multi-statement scripts
-    // (migrations), which a prepared statement cannot.
-    const result = params === undefined ? (await q.exec(sql)).at(-1) : await q.query<R>(sql, params);
-    const rows = (result?.rows ?? []) as R[];
-    return { rows, rowCount: result?.affectedRows ?? rows.length };
+  const run = async <R>(q: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) => {
+    const result = await q.query<R>(sql, params);
+    // Like pg: a statement that returns rows counts them; otherwise the rows it changed.
+    return {
+      rows: result.rows,
+      rowCount: result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0),
+    };
   };
   return {
     kind: 'pglite',
