@@ -1,11 +1,9 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import { encodeCertificateHeader } from '../../lib/http/forwarded-certificate.ts';
-import {
-  authorizeBearer,
-  certificateThumbprint,
-} from '../../services/identity-server/oauth/access-tokens.ts';
+import { authorizeBearer } from '../../services/identity-server/oauth/access-tokens.ts';
 import { postgresTarget } from '../support/database.ts';
 import {
   type ClientIdentity,
@@ -265,7 +263,7 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
     expect(again.json().error).toBe('invalid_client');
     const response = await callProtected(first.json().access_token);
     expect(response.status).toBe(401);
-    expect(response.json().error).toBe('invalid_token');
+    expect(response.json().error).toBe('invalid_client');
   });
 
   it('does not offer the authorization endpoint yet', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { InsufficientScope, InvalidClient, InvalidToken } from '../../../lib/http/errors.ts';
-import { certificateThumbprint } from './certificate-thumbprint.ts';
+import { InvalidClient } from '../../../lib/http/errors.ts';
+import { authorizeBearer } from '../oauth/access-tokens.ts';
 import { findClient } from './client-store.ts';
 import type { StoredClient } from './context.ts';
 import type { DcrDependencies } from './dependencies.ts';
@@ -36,15 +36,5 @@ async function callerClientId(deps: DcrDependencies, request: FastifyRequest): P
     }
     return forwarded;
   }
-  const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/.exec(authorization ?? '');
-  if (!match) throw new InvalidToken('a Bearer access token is required');
-  const claims = await deps.verifyAccessToken(match[1]!);
-  const certificate = deps.clientCertificate(request);
-  if (!certificate)
-    throw new InvalidToken('the access token is certificate-bound: present the client certificate');
-  if (claims.cnf?.['x5t#S256'] !== certificateThumbprint(certificate)) {
-    throw new InvalidToken('the access token is not bound to the presented client certificate');
-  }
-  if (!claims.scope.split(' ').includes(REGISTRATION_SCOPE)) throw new InsufficientScope(REGISTRATION_SCOPE);
-  return claims.client_id;
+  return (await authorizeBearer(request, deps, REGISTRATION_SCOPE)).client_id;
 }

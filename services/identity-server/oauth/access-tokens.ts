@@ -1,7 +1,8 @@
-import { createHash, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { createLocalJWKSet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose';
-import { InsufficientScope, InvalidToken } from '../../../lib/http/errors.ts';
+import { certificateThumbprint } from '../../../lib/http/certificate-thumbprint.ts';
+import { InsufficientScope, InvalidClient, InvalidToken } from '../../../lib/http/errors.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import type { AccessTokenClaims } from '../dcr/dependencies.ts';
 import type { SigningKeySet } from './signing-keys.ts';
@@ -49,7 +50,8 @@ export class AccessTokenVerifier {
     }
     if (await this.isRevoked(claims.jti)) throw new InvalidToken('the access token has been revoked');
     if (!(await this.clientExists(claims.client_id))) {
-      throw new InvalidToken('the client of this access token is no longer registered');
+      // cdr-dcr-rules.md: a deleted client is an invalid client, whatever the state of its tokens.
+      throw new InvalidClient('the client of this access token is no longer registered');
     }
     return claims;
   }
@@ -92,14 +94,10 @@ export class AccessTokenVerifier {
   }
 }
 
-/** RFC 8705 thumbprint: base64url SHA-256 of the certificate's DER. */
-export function certificateThumbprint(certificate: X509Certificate): string {
-  return createHash('sha256').update(certificate.raw).digest('base64url');
-}
-
 /**
- * Authorizes a request carrying one of this server's bearer tokens: valid token (see `verify`), bound to
- * the certificate the request presents when the token is certificate-bound, and holding `scope`.
+ * Authorizes a request carrying one of this server's bearer tokens: valid (see `verify`), bound
+ * (RFC 8705 `cnf.x5t#S256`) to the client certificate the request presents — CDR tokens always are — and
+ * holding `scope`.
  */
 export async function authorizeBearer(
   request: FastifyRequest,
@@ -107,18 +105,17 @@ export async function authorizeBearer(
     verifyAccessToken(token: string): Promise<AccessTokenClaims>;
     clientCertificate(request: FastifyRequest): X509Certificate | undefined;
   },
-  scope?: string,
+  scope: string,
 ): Promise<AccessTokenClaims> {
   const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(request.headers.authorization ?? '');
-  if (!match) throw new InvalidToken('a bearer access token is required');
+  if (!match) throw new InvalidToken('a Bearer access token is required');
   const claims = await deps.verifyAccessToken(match[1]!);
-  const bound = claims.cnf?.['x5t#S256'];
-  if (bound !== undefined) {
-    const certificate = deps.clientCertificate(request);
-    if (!certificate || certificateThumbprint(certificate) !== bound) {
-      throw new InvalidToken('the access token is bound to another certificate');
-    }
+  const certificate = deps.clientCertificate(request);
+  if (!certificate)
+    throw new InvalidToken('the access token is certificate-bound: present the client certificate');
+  if (claims.cnf?.['x5t#S256'] !== certificateThumbprint(certificate)) {
+    throw new InvalidToken('the access token is not bound to the presented client certificate');
   }
-  if (scope && !claims.scope.split(' ').includes(scope)) throw new InsufficientScope(scope);
+  if (!claims.scope.split(' ').includes(scope)) throw new InsufficientScope(scope);
   return claims;
 }

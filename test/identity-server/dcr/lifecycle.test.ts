@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../../lib/cdr/recipient.ts';
+import { certificateThumbprint } from '../../../lib/http/certificate-thumbprint.ts';
 import { encodeCertificateHeader } from '../../../lib/http/forwarded-certificate.ts';
-import { certificateThumbprint } from '../../../services/identity-server/dcr/certificate-thumbprint.ts';
 import { startMockRegister, type TestRegister } from '../../support/register.ts';
 import { type Certificate, type DcrHarness, REGISTRATION_PATH, startHarness } from './harness.ts';
 import { databaseTargets } from './targets.ts';
@@ -267,9 +267,9 @@ describe.each(await databaseTargets())('registration lifecycle on $name', ({ dat
       expect(
         (await dcr.db.query('SELECT 1 FROM clients WHERE client_id = $1', [client.client_id])).rows,
       ).toHaveLength(0);
-      expect((await dcr.call('GET', path, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
-        401,
-      );
+      const afterDelete = await dcr.call('GET', path, { headers: { authorization: `Bearer ${token}` } });
+      expect(afterDelete.status).toBe(401);
+      expect(afterDelete.body.error).toBe('invalid_client');
       const tokenReply = await dcr.tokenRequest(client.client_id as string, product);
       expect(tokenReply.status).toBe(401);
       expect(tokenReply.body.error).toBe('invalid_client');
