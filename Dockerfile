@@ -5,8 +5,8 @@
 # TypeScript runs directly on Node 24 (type stripping), so there is no build step.
 
 # Pinned to the Node version the project's toolchain uses (package.json devDependency "node").
-# For reproducible builds, pin the digest too: --build-arg NODE_IMAGE=node:24.9.0-bookworm-slim@sha256:…
-ARG NODE_IMAGE=node:24.9.0-bookworm-slim
+# For reproducible builds, pin the digest too: --build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:…
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS dependencies
 WORKDIR /app
