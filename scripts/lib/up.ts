@@ -8,7 +8,6 @@ import { type Config, ConfigError, loadConfig } from '../../lib/config/index.ts'
 import { ensureSandboxPki } from '../../lib/pki/index.ts';
 import { HttpClient } from './api-client.ts';
 import { configure } from './configure.ts';
-import { formatResult } from './report.ts';
 import { sandboxRecipient } from './smoke.ts';
 import { localManifest, manifestPath, type Target, targetFromManifest, writeManifest } from './target.ts';
 
@@ -127,7 +126,8 @@ export async function runUp(
       configure(target, { progress: (line) => out(`    ${line}`) }),
       stack.failed,
     ]);
-    for (const result of results) out(formatResult(result).replace(/^/gm, '  '));
+    // The actions were shown as progress above; one verdict line per step is enough here.
+    out(`  ${results.map((result) => `${result.step}: ${result.status}`).join(' · ')}`);
     const demo = await prepareDemoRequest(target, stateDir);
     manifest.demo = demo.files;
     await writeManifest(manifestPath(stateDir), manifest);
