@@ -231,17 +231,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       durationHistograms.set(log.api, histogram);
     }
     histogram.observe(ms / 1000);
-    accessLog.logger.info(
-      {
-        method: req.method,
-        path: pathOf(req.url),
-        status,
-        ms: Math.round(ms * 10) / 10,
-        api: log.api,
-        clientId: log.clientId,
-      },
-      'request',
-    );
+    accessLog.write({
+      method: req.method ?? 'GET',
+      path: pathOf(req.url),
+      status,
+      ms: Math.round(ms * 10) / 10,
+      api: log.api,
+      clientId: log.clientId,
+    });
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse, log: AccessLog): Promise<number> {
@@ -265,7 +262,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     }
     if (!endpoint) throw new AccessDenied(`${api.api.name} has no endpoint for this key type`);
 
-    const body = await readBody(req, maxRequestBytes);
+    const body = hasBody(req) ? await readBody(req, maxRequestBytes) : undefined;
     const headers = forwardHeaders(req, operation.secured ? api.authorizationHeader : undefined);
     let properties: Map<string, string> | undefined;
     if (operation.request.length || operation.response.length || operation.fault.length) {
@@ -400,11 +397,13 @@ function forwardHeaders(req: IncomingMessage, authorizationHeader: string | unde
   return headers;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
-  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) {
-    return Promise.resolve(undefined);
-  }
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > limit) return Promise.reject(new PayloadTooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
