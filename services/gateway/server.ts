@@ -187,7 +187,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     return persisting;
   };
   const onDisk = await readSnapshotFile(snapshotFile, logger);
-  if (onDisk) apply(onDisk, false);
+  if (onDisk) {
+    try {
+      void apply(onDisk, false);
+    } catch (error) {
+      logger.warn({ err: error }, 'ignoring a disk snapshot this gateway cannot compile');
+    }
+  }
 
   const feed =
     (options.feed ?? 'api-manager') === 'api-manager'

@@ -3,7 +3,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSnapshotFile } from '../../services/gateway/feed.ts';
-import { apiEntry, call, clientOf, createTestState, snapshotOf, type TestState } from './support.ts';
+import {
+  apiEntry,
+  call,
+  clientOf,
+  createTestState,
+  issueClient,
+  snapshotOf,
+  type TestState,
+} from './support.ts';
 
 const MAIN = new URL('../../services/gateway/main.ts', import.meta.url).pathname;
 
@@ -58,7 +66,7 @@ describe('gateway main', () => {
     expect(stderr).toContain('obkit.tls.truststore');
   });
 
-  it('serves its disk snapshot without api-manager and stops cleanly on SIGTERM', async () => {
+  it('serves its disk snapshot without api-manager, logs access lines without secrets and stops on SIGTERM', async () => {
     await mkdir(join(state.dir, 'gateway'), { recursive: true });
     await writeSnapshotFile(
       join(state.dir, 'gateway', 'snapshot.json'),
@@ -82,8 +90,8 @@ describe('gateway main', () => {
     );
     const child = start(file);
     const done = exited(child);
+    let stdout = '';
     const url = await new Promise<string>((resolve, reject) => {
-      let stdout = '';
       child.stdout!.on('data', (chunk) => {
         stdout += chunk;
         const match = /"url":"(https:\/\/[^"]+)".*"msg":"gateway listening"/.exec(stdout);
@@ -92,13 +100,29 @@ describe('gateway main', () => {
       child.on('exit', () => reject(new Error(`exited early: ${stdout}`)));
     });
     const probe = clientOf(undefined, state.caBundle);
+    const recipient = clientOf(await issueClient(state.issuing, 'main-adr'), state.caBundle);
     try {
       const ready = await call(probe, `${url}/health/ready`);
       expect(ready.status).toBe(200);
+      // The backend of the disk snapshot is down: a 502, logged.
+      const proxied = await call(recipient, `${url}/ping/v1/x?q=1`, {
+        headers: { authorization: 'Bearer secret-token-value' },
+      });
+      expect(proxied.status).toBe(502);
     } finally {
       await probe.close();
+      await recipient.close();
     }
     child.kill('SIGTERM');
     expect((await done).code).toBe(0);
+    const access = stdout.split('\n').filter((line) => line.includes('"log":"access"'));
+    expect(access).toHaveLength(1);
+    expect(JSON.parse(access[0]!)).toMatchObject({
+      method: 'GET',
+      path: '/ping/v1/x',
+      status: 502,
+      api: 'Ping',
+    });
+    expect(stdout).not.toContain('secret-token-value');
   });
 });

@@ -105,6 +105,21 @@ describe('mutual TLS', () => {
     await expect(attempt(serverOnly)).rejects.toThrow();
   });
 
+  it('also trusts the CAs of the truststore bundle received in the snapshot', async () => {
+    const feedCa = await createCertificateAuthority('CA known to api-manager');
+    const holder = await issueClient(feedCa, 'feed-trusted');
+    await expect(attempt(holder)).rejects.toThrow();
+    const current = gateway.snapshot!;
+    await gateway.setSnapshot({
+      ...current,
+      version: `${current.version}-ca`,
+      truststorePem: feedCa.certificatePem,
+    });
+    expect((await attempt(holder)).status).toBe(200);
+    await gateway.setSnapshot({ ...current, version: `${current.version}-no-ca`, truststorePem: null });
+    await expect(attempt(holder)).rejects.toThrow();
+  });
+
   it('takes a truststore change without a restart and keeps open connections', async () => {
     const existing = keepAliveClient(await issueClient(state.issuing, 'long-lived'));
     expect(await existing.get()).toEqual({ status: 200, reused: false });
