@@ -71,6 +71,8 @@ const HOP_BY_HOP = new Set([
   'upgrade',
   'host',
   'content-length',
+  // Node already answered `100 Continue`; undici refuses to send the header on.
+  'expect',
 ]);
 
 class PayloadTooLarge extends OAuthError {

@@ -1,3 +1,4 @@
+import https from 'node:https';
 import { generateKeyPair } from 'jose';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -208,6 +209,28 @@ describe('unsecured and secured operations', () => {
     // No token, so no consumer key: the client's own x-wso2-client-id must not survive.
     expect(seen.headers['x-wso2-client-id']).toBeUndefined();
     expect(seen.peerSubject).toContain('CN=obkit-gateway');
+  });
+
+  it('accepts a body sent with Expect: 100-continue, as curl does for large bodies', async () => {
+    const jwt = `eyJ.${'a'.repeat(4000)}.sig`;
+    // undici will not send Expect, so this client is Node's, waiting for 100 Continue like curl.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(`${base}/open-banking/0.2/register`, {
+        method: 'POST',
+        ca: state.caBundle,
+        cert: recipient.certificatePem,
+        key: recipient.keyPem,
+        headers: { 'content-type': 'application/jwt', expect: '100-continue', 'content-length': jwt.length },
+      });
+      req.on('continue', () => req.end(jwt));
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+    });
+    expect(status).toBe(200);
+    expect(backend.last().body).toBe(jwt);
   });
 
   it('requires a token on an OAuth2 operation', async () => {
