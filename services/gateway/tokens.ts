@@ -59,12 +59,18 @@ export class TokenValidator {
     this.#cache.clear();
   }
 
-  async validate(token: string, runtime: Runtime, now = Date.now()): Promise<ValidatedToken> {
+  /** The cached result for a token still within its validity, if any. */
+  cached(token: string, now = Date.now()): ValidatedToken | undefined {
     const cached = this.#cache.get(token);
-    if (cached) {
-      if (cached.validUntil > now) return cached;
-      this.#cache.delete(token);
-    }
+    if (!cached) return undefined;
+    if (cached.validUntil > now) return cached;
+    this.#cache.delete(token);
+    return undefined;
+  }
+
+  async validate(token: string, runtime: Runtime, now = Date.now()): Promise<ValidatedToken> {
+    const cached = this.cached(token, now);
+    if (cached) return cached;
     const validated = await this.#validateUncached(token, runtime, now);
     if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
     this.#cache.set(token, validated);
