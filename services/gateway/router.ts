@@ -1,4 +1,4 @@
-import { MethodNotAllowed, NotFound } from '../../lib/http/errors.ts';
+import { InvalidRequest, MethodNotAllowed, NotFound } from '../../lib/http/errors.ts';
 import type { CompiledApi, CompiledOperation, Runtime } from './runtime.ts';
 
 export interface Route {
@@ -19,6 +19,8 @@ export function route(runtime: Runtime, host: string | undefined, method: string
   const apis = runtime.apisByHost.get(hostnameOf(host));
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  // A backend that normalises `..` would otherwise be reached outside the API's base path.
+  if (DOT_SEGMENT.test(path)) throw new InvalidRequest('dot segments are not allowed in the path');
   if (apis) {
     for (const api of apis) {
       const { context } = api;
@@ -49,6 +51,8 @@ export function route(runtime: Runtime, host: string | undefined, method: string
   }
   throw new NotFound(`no API operation at ${method} ${path}`);
 }
+
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
 
 function hostnameOf(host: string | undefined): string {
   if (!host) return '';

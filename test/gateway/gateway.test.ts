@@ -184,6 +184,21 @@ describe('routing', () => {
     expect(response.body.error).toBe('method_not_allowed');
   });
 
+  it('refuses dot segments, plain or encoded, so no backend path outside the API is reachable', async () => {
+    const token = await keyManager.token('..', recipient.certificatePem);
+    for (const path of [
+      '/open-banking/0.2/register/..',
+      '/open-banking/0.2/register/%2E%2e',
+      '/open-banking/0.2/./register',
+    ]) {
+      // Sent as written: a URL parser would have resolved the dots before they left the client.
+      const response = await client.request({ origin: base, path, method: 'GET', headers: bearer(token) });
+      const body = (await response.body.json()) as { error: string };
+      expect(response.statusCode, path).toBe(400);
+      expect(body.error).toBe('invalid_request');
+    }
+  });
+
   it('maps context + resource onto the endpoint path, keeping the query string', async () => {
     const token = await keyManager.token('client-a', recipient.certificatePem);
     const response = await call(client, `${base}/open-banking/0.2/register/client-a?x=1`, {
