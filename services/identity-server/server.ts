@@ -11,6 +11,7 @@ import { type Database, openDatabase } from '../../lib/storage/index.ts';
 import { adminCredentialChecker } from './admin/credential.ts';
 import type { DcrDependencies } from './dcr/dependencies.ts';
 import { dcrRoutes } from './dcr/index.ts';
+import { pruneExpiredJtis } from './dcr/replay-cache.ts';
 import { keyManagerRoutes } from './keymanager/routes.ts';
 import { migrations } from './migrations.ts';
 import { AccessTokenVerifier } from './oauth/access-tokens.ts';
@@ -196,7 +197,7 @@ async function start(
 
   const refresh = setInterval(refreshProvider, options.keyRefreshMs ?? 60_000);
   const prune = setInterval(() => {
-    Promise.all([pruneExpiredPayloads(db), pruneSigningKeys(db)]).catch((error) =>
+    Promise.all([pruneExpiredPayloads(db), pruneSigningKeys(db), pruneExpiredJtis(db)]).catch((error) =>
       logger.error({ err: error }, 'pruning expired OAuth state failed'),
     );
   }, PRUNE_INTERVAL_MS);

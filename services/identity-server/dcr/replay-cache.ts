@@ -23,3 +23,8 @@ export async function rememberJti(
   );
   if (result.rowCount === 0) throw new InvalidClientMetadata(replayed);
 }
+
+/** Forgets jtis past their lifetime: they could be taken afresh anyway, so the table need not keep them. */
+export async function pruneExpiredJtis(db: Queryable): Promise<number> {
+  return (await db.query('DELETE FROM seen_jtis WHERE expires_at < now()')).rowCount;
+}
