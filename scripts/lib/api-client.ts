@@ -1,5 +1,6 @@
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponseHeaders, type RawAxiosResponseHeaders } from 'axios';
+import { ADMIN_API, DEVPORTAL_API, MANAGEMENT_SCOPES, PUBLISHER_API } from '../../lib/wso2/management-api.ts';
 
 /**
  * The one HTTP client the scripts use, for every target (local processes, Kubernetes, real WSO2): axios
@@ -228,22 +229,6 @@ function basic(username: string, password: string): string {
 // Management authentication (WSO2 APIM: client-registration v0.17 + password grant)
 // ---------------------------------------------------------------------------------------------------
 
-export const MANAGEMENT_SCOPES = [
-  'apim:api_view',
-  'apim:api_create',
-  'apim:api_publish',
-  'apim:api_delete',
-  'apim:mediation_policy_create',
-  'apim:mediation_policy_view',
-  'apim:common_operation_policy_view',
-  'apim:subscribe',
-  'apim:app_manage',
-  'apim:sub_manage',
-  'apim:admin',
-  'apim:tier_view',
-  'apim:tier_manage',
-] as const;
-
 export interface Credentials {
   username: string;
   password: string;
@@ -390,7 +375,7 @@ type List<T> = { count: number; list: T[] };
 
 export class PublisherApi {
   readonly #session: ManagementSession;
-  static readonly base = '/api/am/publisher/v4';
+  static readonly base = PUBLISHER_API;
 
   constructor(session: ManagementSession) {
     this.#session = session;
@@ -512,7 +497,7 @@ export interface KeyManagerDto {
 
 export class AdminApi {
   readonly #session: ManagementSession;
-  static readonly base = '/api/am/admin/v4';
+  static readonly base = ADMIN_API;
 
   constructor(session: ManagementSession) {
     this.#session = session;
@@ -560,7 +545,7 @@ export interface ApplicationDto {
 
 export class DevportalApi {
   readonly #session: ManagementSession;
-  static readonly base = '/api/am/devportal/v3';
+  static readonly base = DEVPORTAL_API;
 
   constructor(session: ManagementSession) {
     this.#session = session;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, FormData, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_PATH } from '../../lib/gateway-feed/snapshot.ts';
+import { ADMIN_API as A, DEVPORTAL_API as D } from '../../lib/wso2/management-api.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import {
   type StartedIdentityServer,
@@ -9,8 +10,6 @@ import {
   TEST_ADMIN_PASSWORD,
 } from '../support/identity-server.ts';
 
-const A = '/api/am/admin/v4';
-const D = '/api/am/devportal/v3';
 let apim: RunningApiManager;
 let identityServer: StartedIdentityServer;
 let admin: string;

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent, FormData, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_PATH } from '../../lib/gateway-feed/snapshot.ts';
+import { DEVPORTAL_API, MANAGEMENT_SCOPES, PUBLISHER_API as P } from '../../lib/wso2/management-api.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 
 const REFERENCE = '/work/shared/reference/wso2';
@@ -10,7 +11,6 @@ const WSO2_SWAGGER = `${REFERENCE}/au-dcr-swagger.yaml`;
 const WSO2_SEQUENCE = `${REFERENCE}/au-dcr-insequence-0.2.xml`;
 const OWN_DEFINITION = new URL('../../apis/cdr-dcr/0.2/cdr-dcr.yaml', import.meta.url);
 const OWN_SEQUENCE = new URL('../../apis/cdr-dcr/0.2/insequence.xml.tmpl', import.meta.url);
-const P = '/api/am/publisher/v4';
 
 let apim: RunningApiManager;
 let token: string;
@@ -90,16 +90,7 @@ beforeAll(async () => {
   apim = await startApiManager({
     overrides: { obkit: { gateway: { url: 'https://gw.example.test:8243' } } },
   });
-  token = await apim.managementToken([
-    'apim:api_view',
-    'apim:api_create',
-    'apim:api_publish',
-    'apim:api_delete',
-    'apim:mediation_policy_create',
-    'apim:mediation_policy_view',
-    'apim:app_manage',
-    'apim:sub_manage',
-  ]);
+  token = await apim.managementToken(MANAGEMENT_SCOPES);
   gatewayIdentity = {
     cert: await readFile(apim.pki.gatewayInternalCertificate, 'utf8'),
     key: await readFile(apim.pki.gatewayInternalKey, 'utf8'),
@@ -456,12 +447,12 @@ describe('devportal subscriptions', () => {
     const api = (
       await importApi(readFileSync(OWN_DEFINITION, 'utf8'), dcrProperties('SubApi', '/sub/{version}'))
     ).body;
-    const application = await apim.call('POST', '/api/am/devportal/v3/applications', {
+    const application = await apim.call('POST', `${DEVPORTAL_API}/applications`, {
       token,
       json: { name: 'SubApp', throttlingPolicy: 'Unlimited' },
     });
     const subscribe = (throttlingPolicy: string) =>
-      apim.call('POST', '/api/am/devportal/v3/subscriptions', {
+      apim.call('POST', `${DEVPORTAL_API}/subscriptions`, {
         token,
         json: { applicationId: application.body.applicationId, apiId: api.id, throttlingPolicy },
       });
@@ -480,13 +471,13 @@ describe('devportal subscriptions', () => {
     expect((await apim.call('DELETE', `${P}/apis/${api.id}`, { token })).status).toBe(409);
     const listed = await apim.call(
       'GET',
-      `/api/am/devportal/v3/subscriptions?applicationId=${application.body.applicationId}`,
+      `${DEVPORTAL_API}/subscriptions?applicationId=${application.body.applicationId}`,
       { token },
     );
     expect(listed.body.count).toBe(1);
     expect(
       (
-        await apim.call('DELETE', `/api/am/devportal/v3/subscriptions/${subscribed.body.subscriptionId}`, {
+        await apim.call('DELETE', `${DEVPORTAL_API}/subscriptions/${subscribed.body.subscriptionId}`, {
           token,
         })
       ).status,

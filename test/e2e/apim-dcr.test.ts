@@ -4,8 +4,9 @@ import { dirname } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config/index.ts';
+import { ADMIN_API as ADMIN, MANAGEMENT_SCOPES } from '../../lib/wso2/management-api.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
-import { expectStatus, PUBLISHER_SCOPES, publishApi } from '../gateway/publish.ts';
+import { expectStatus, publishApi } from '../gateway/publish.ts';
 import { call, waitFor } from '../gateway/support.ts';
 import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
@@ -36,7 +37,6 @@ for (const variant of variants) {
   if (!existsSync(variant.definition))
     console.log(`skipping e2e with ${variant.name}: ${variant.definition} is absent`);
 }
-const ADMIN = '/api/am/admin/v4';
 
 describe.each(variants.filter((variant) => existsSync(variant.definition)))(
   'DCR through the gateway with $name',
@@ -79,7 +79,7 @@ describe.each(variants.filter((variant) => existsSync(variant.definition)))(
       otherRecipient = new Agent({
         connect: { ...tls, cert: dcr.otherCertificate.certificate, key: dcr.otherCertificate.key },
       });
-      const token = await apim.managementToken(PUBLISHER_SCOPES);
+      const token = await apim.managementToken(MANAGEMENT_SCOPES);
       // A token of the resident key manager, taken while it is still enabled.
       residentToken = await apim.managementToken(['apim:api_view']);
 

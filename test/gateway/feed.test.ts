@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MANAGEMENT_SCOPES } from '../../lib/wso2/management-api.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
-import { openDefinition, PUBLISHER_SCOPES, publishApi } from './publish.ts';
+import { openDefinition, publishApi } from './publish.ts';
 import {
   call,
   clientOf,
@@ -36,7 +37,7 @@ beforeAll(async () => {
   state = await createTestState({ obkit: { api_manager: { port: 0 } } });
   backend = await startEchoBackend(state);
   apim = await startApiManager({ config: state.config({ obkit: { api_manager: { port: 0 } } }) });
-  token = await apim.managementToken(PUBLISHER_SCOPES);
+  token = await apim.managementToken(MANAGEMENT_SCOPES);
   client = clientOf(await issueClient(state.issuing, 'feed-adr'), state.caBundle);
 });
 

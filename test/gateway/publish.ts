@@ -1,4 +1,5 @@
 import { FormData } from 'undici';
+import { PUBLISHER_API as PUBLISHER } from '../../lib/wso2/management-api.ts';
 import type { RunningApiManager } from '../support/api-manager.ts';
 
 /**
@@ -6,22 +7,6 @@ import type { RunningApiManager } from '../support/api-manager.ts';
  * upload and attach a request mediation policy to every operation, create a revision, deploy it to the
  * `Default` gateway environment and publish. Fails loudly with the step and answer.
  */
-
-export const PUBLISHER = '/api/am/publisher/v4';
-
-export const PUBLISHER_SCOPES = [
-  'apim:api_view',
-  'apim:api_create',
-  'apim:api_publish',
-  'apim:api_delete',
-  'apim:mediation_policy_create',
-  'apim:mediation_policy_view',
-  'apim:common_operation_policy_view',
-  'apim:app_manage',
-  'apim:sub_manage',
-  'apim:admin',
-  'apim:tier_view',
-];
 
 export interface PublishOptions {
   definition: string;

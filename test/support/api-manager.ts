@@ -18,7 +18,7 @@ export interface RunningApiManager {
   /** An undici dispatcher trusting the sandbox CA (pass as `dispatcher`). */
   dispatcher: Agent;
   /** A management access token (password grant as the admin) carrying `scopes`. */
-  managementToken(scopes: string[]): Promise<string>;
+  managementToken(scopes: readonly string[]): Promise<string>;
   /** JSON call with an optional bearer token; returns status, headers and parsed body. */
   call(
     method: string,

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ADMIN_API } from '../../../lib/wso2/management-api.ts';
 import { requireScope } from '../auth/require-scope.ts';
 import type { ApiManagerContext } from '../context.ts';
 import { badRequest, readMultipart } from '../request.ts';
@@ -6,8 +7,6 @@ import { discoverKeyManager } from './discover.ts';
 import { environmentDto, gatewayEnvironments } from './environments.ts';
 import { KeyManagerStore, keyManagerDto, keyManagerInfoDto } from './key-managers.ts';
 import { SUBSCRIPTION_POLICIES, subscriptionPolicyDto } from './throttling-policies.ts';
-
-const PREFIX = '/api/am/admin/v4';
 
 export function keyManagerStoreOf(context: ApiManagerContext): KeyManagerStore {
   return new KeyManagerStore(context.db, context.secrets, () => {
@@ -80,6 +79,6 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
         return { count: list.length, list };
       });
     },
-    { prefix: PREFIX },
+    { prefix: ADMIN_API },
   );
 }

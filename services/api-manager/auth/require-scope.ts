@@ -1,25 +1,8 @@
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { ApiError } from '../../../lib/http/errors.ts';
+import type { ManagementScope } from '../../../lib/wso2/management-api.ts';
 import { bearerToken } from './credentials.ts';
 import type { TokenClaims, TokenService } from './tokens.ts';
-
-/** The scopes of WSO2's management REST APIs that api-manager understands. */
-export const MANAGEMENT_SCOPES = [
-  'apim:api_view',
-  'apim:api_create',
-  'apim:api_publish',
-  'apim:api_delete',
-  'apim:mediation_policy_create',
-  'apim:mediation_policy_view',
-  'apim:common_operation_policy_view',
-  'apim:subscribe',
-  'apim:app_manage',
-  'apim:sub_manage',
-  'apim:admin',
-  'apim:tier_view',
-  'apim:tier_manage',
-] as const;
-export type ManagementScope = (typeof MANAGEMENT_SCOPES)[number];
 
 declare module 'fastify' {
   interface FastifyRequest {

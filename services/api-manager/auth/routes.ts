@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, InvalidClient, InvalidRequest, OAuthError } from '../../../lib/http/errors.ts';
+import { MANAGEMENT_SCOPES } from '../../../lib/wso2/management-api.ts';
 import type { ApiManagerContext } from '../context.ts';
 import { invalidField } from '../request.ts';
 import { ClientStore, type ResidentClient } from './clients.ts';
 import { basicCredentials, safeEqual } from './credentials.ts';
-import { MANAGEMENT_SCOPES } from './require-scope.ts';
 
 const registrationSchema = z.object({
   clientName: z.string().min(1).max(200),

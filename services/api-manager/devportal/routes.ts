@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { isUniqueViolation } from '../../../lib/storage/index.ts';
+import { DEVPORTAL_API } from '../../../lib/wso2/management-api.ts';
 import { keyManagerStoreOf } from '../admin/routes.ts';
 import { isSubscriptionPolicy, UNLIMITED } from '../admin/throttling-policies.ts';
 import { ClientStore } from '../auth/clients.ts';
@@ -11,8 +12,6 @@ import type { ApiManagerContext } from '../context.ts';
 import { ApiStore } from '../publisher/api-store.ts';
 import { badRequest, conflict, notFound, parseBody } from '../request.ts';
 import { KeyManagerConnector } from './key-generation.ts';
-
-const PREFIX = '/api/am/devportal/v3';
 
 const applicationSchema = z.looseObject({
   name: z.string().min(1).max(100),
@@ -325,7 +324,7 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
         reply.code(200).send();
       });
     },
-    { prefix: PREFIX },
+    { prefix: DEVPORTAL_API },
   );
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OutboundError } from '../../../lib/http/outbound.ts';
+import { PUBLISHER_API } from '../../../lib/wso2/management-api.ts';
 import { gatewayEnvironments } from '../admin/environments.ts';
 import { callerOf, requireScope } from '../auth/require-scope.ts';
 import type { ApiManagerContext } from '../context.ts';
@@ -19,8 +20,6 @@ import { importDefinition, parseDefinitionText } from './definition.ts';
 import { lifecycleStateDto, nextLifecycleState } from './lifecycle.ts';
 import { OperationPolicyStore, operationPolicyDto } from './operation-policies.ts';
 import { deploymentDto, RevisionStore, revisionDto } from './revisions.ts';
-
-const PREFIX = '/api/am/publisher/v4';
 
 const deploymentsSchema = z.array(
   z.looseObject({
@@ -295,7 +294,7 @@ export async function registerPublisherRoutes(
         lifecycleStateDto((await apis.get(apiIdOf(request))).lifecycle),
       );
     },
-    { prefix: PREFIX },
+    { prefix: PUBLISHER_API },
   );
 }
 
