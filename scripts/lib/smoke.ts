@@ -1,4 +1,4 @@
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { decodeJwt, importJWK, type JWK } from 'jose';
 import {
   buildClientAssertion,
@@ -12,6 +12,7 @@ import {
   type SoftwareProductMetadata,
   signJwt,
 } from '../../lib/cdr/index.ts';
+import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import { createCertificateAuthority, issueCertificate } from '../../lib/pki/index.ts';
 import { ApiCallError, DcrApi, IdentityServerApi, type TlsMaterial } from './api-client.ts';
 import type { Progress, StepResult } from './report.ts';
@@ -264,9 +265,7 @@ async function certificateBoundToken(
   } catch (error) {
     throw new SmokeFailure('token', (error as Error).message);
   }
-  const thumbprint = createHash('sha256')
-    .update(new X509Certificate(target.clientCertificate!.certificate).raw)
-    .digest('base64url');
+  const thumbprint = certificateThumbprint(new X509Certificate(target.clientCertificate!.certificate));
   if (response.access_token.split('.').length === 3) {
     const cnf = (decodeJwt(response.access_token).cnf ?? {}) as Record<string, unknown>;
     expect(

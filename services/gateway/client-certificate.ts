@@ -1,5 +1,6 @@
-import { createHash, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import { encodeCertificateHeader } from '../../lib/http/forwarded-certificate.ts';
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -56,8 +57,4 @@ function judge(socket: TLSSocket): CertificateVerdict {
 function allowsClientAuth(certificate: X509Certificate): boolean {
   const usages = certificate.keyUsage;
   return Array.isArray(usages) && (usages.includes(CLIENT_AUTH) || usages.includes(ANY_EXTENDED_KEY_USAGE));
-}
-
-export function certificateThumbprint(certificate: X509Certificate): string {
-  return createHash('sha256').update(certificate.raw).digest('base64url');
 }

@@ -13,13 +13,13 @@ import type {
   MediationStep,
   SnapshotKeyManager,
 } from '../../lib/gateway-feed/snapshot.ts';
+import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import {
   type CertificateAuthority,
   ensureSandboxPki,
   type IssuedCertificate,
   issueCertificate,
 } from '../../lib/pki/index.ts';
-import { certificateThumbprint } from '../../services/gateway/client-certificate.ts';
 import { createGateway, type Gateway, type GatewayOptions } from '../../services/gateway/server.ts';
 
 /** A temporary state directory with a sandbox PKI and a gateway configuration on port 0. */
