@@ -1,7 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
-import { SECRETS, serviceDnsNames } from '../names.ts';
-import { InternalPki } from './internal-pki.ts';
-import { issued, type PkiSecrets, pemBundle, pkiSecret, selfSignedCa } from './pki-resources.ts';
+import { serviceDnsNames } from '../names.ts';
+import { issued, type PkiSecrets, pemBundle, selfSignedCa } from './pki-resources.ts';
+import { createPkiSecrets } from './pki-secrets.ts';
 
 export interface SandboxPkiArgs {
   namespace: pulumi.Input<string>;
@@ -66,51 +66,31 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
       },
       this,
     );
-    this.caBundle = pemBundle(root.certificatePem, issuing.certificatePem);
-
-    const secret = (
-      key: keyof typeof SECRETS,
-      stringData: Record<string, pulumi.Input<string>>,
-      type?: string,
-    ) =>
-      pkiSecret(
-        `${name}-${key}`,
-        {
-          namespace: args.namespace,
-          name: SECRETS[key],
-          origin: 'sandbox',
-          stringData,
-          ...(type ? { type } : {}),
-        },
-        this,
-      ).metadata.name;
-    this.serverTls = secret(
-      'serverTls',
+    const caBundle = pemBundle(root.certificatePem, issuing.certificatePem);
+    const secrets = createPkiSecrets(
+      name,
+      { namespace: args.namespace, origin: 'sandbox' },
       {
-        'tls.crt': pemBundle(server.certificatePem, issuing.certificatePem),
-        'tls.key': server.privateKeyPem,
+        server: {
+          chain: pemBundle(server.certificatePem, issuing.certificatePem),
+          key: server.privateKeyPem,
+        },
+        truststore: caBundle,
+        caBundle,
+        smokeClient: {
+          chain: pemBundle(smoke.certificatePem, issuing.certificatePem),
+          key: smoke.privateKeyPem,
+        },
       },
-      'kubernetes.io/tls',
+      this,
     );
-    this.truststore = secret('truststore', { 'ca-bundle.pem': this.caBundle });
-    this.serverCa = secret('serverCa', { 'ca.crt': this.caBundle });
-    this.smokeClient = secret(
-      'smokeClient',
-      { 'tls.crt': pemBundle(smoke.certificatePem, issuing.certificatePem), 'tls.key': smoke.privateKeyPem },
-      'kubernetes.io/tls',
-    );
-
-    const internal = new InternalPki(`${name}-internal`, { namespace: args.namespace }, { parent: this });
-    this.internalCa = internal.internalCaSecret;
-    this.gatewayInternalClient = internal.gatewayInternalClientSecret;
-    this.registerOutputs({
-      serverTls: this.serverTls,
-      truststore: this.truststore,
-      serverCa: this.serverCa,
-      internalCa: this.internalCa,
-      gatewayInternalClient: this.gatewayInternalClient,
-      smokeClient: this.smokeClient,
-      caBundle: this.caBundle,
-    });
+    this.serverTls = secrets.serverTls;
+    this.truststore = secrets.truststore;
+    this.serverCa = secrets.serverCa;
+    this.internalCa = secrets.internalCa;
+    this.gatewayInternalClient = secrets.gatewayInternalClient;
+    this.smokeClient = secrets.smokeClient;
+    this.caBundle = secrets.caBundle;
+    this.registerOutputs(secrets);
   }
 }

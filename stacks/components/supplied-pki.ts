@@ -1,8 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { SuppliedPkiConfig } from '../config.ts';
-import { SECRETS } from '../names.ts';
-import { InternalPki } from './internal-pki.ts';
-import { type PkiSecrets, pemBundle, pkiSecret } from './pki-resources.ts';
+import { type PkiSecrets, pemBundle } from './pki-resources.ts';
+import { createPkiSecrets } from './pki-secrets.ts';
 
 export interface SuppliedPkiArgs {
   namespace: pulumi.Input<string>;
@@ -26,48 +25,27 @@ export class SuppliedPki extends pulumi.ComponentResource implements PkiSecrets 
   constructor(name: string, args: SuppliedPkiArgs, opts?: pulumi.ComponentResourceOptions) {
     super('obkit:pki:SuppliedPki', name, {}, opts);
     const { pki } = args;
-    const secret = (
-      key: keyof typeof SECRETS,
-      stringData: Record<string, pulumi.Input<string>>,
-      type?: string,
-    ) =>
-      pkiSecret(
-        `${name}-${key}`,
-        {
-          namespace: args.namespace,
-          name: SECRETS[key],
-          origin: 'supplied',
-          stringData,
-          ...(type ? { type } : {}),
-        },
-        this,
-      ).metadata.name;
-    this.caBundle = pemBundle(pki.serverCaCertificates);
-    this.serverTls = secret(
-      'serverTls',
-      { 'tls.crt': pemBundle(pki.serverCertificate), 'tls.key': pki.serverPrivateKey },
-      'kubernetes.io/tls',
+    const secrets = createPkiSecrets(
+      name,
+      { namespace: args.namespace, origin: 'supplied' },
+      {
+        server: { chain: pemBundle(pki.serverCertificate), key: pki.serverPrivateKey },
+        truststore: pemBundle(pki.caCertificates),
+        caBundle: pemBundle(pki.serverCaCertificates),
+        smokeClient:
+          pki.smokeClientCertificate && pki.smokeClientPrivateKey
+            ? { chain: pemBundle(pki.smokeClientCertificate), key: pki.smokeClientPrivateKey }
+            : undefined,
+      },
+      this,
     );
-    this.truststore = secret('truststore', { 'ca-bundle.pem': pemBundle(pki.caCertificates) });
-    this.serverCa = secret('serverCa', { 'ca.crt': this.caBundle });
-    if (pki.smokeClientCertificate && pki.smokeClientPrivateKey) {
-      this.smokeClient = secret(
-        'smokeClient',
-        { 'tls.crt': pemBundle(pki.smokeClientCertificate), 'tls.key': pki.smokeClientPrivateKey },
-        'kubernetes.io/tls',
-      );
-    }
-    const internal = new InternalPki(`${name}-internal`, { namespace: args.namespace }, { parent: this });
-    this.internalCa = internal.internalCaSecret;
-    this.gatewayInternalClient = internal.gatewayInternalClientSecret;
-    this.registerOutputs({
-      serverTls: this.serverTls,
-      truststore: this.truststore,
-      serverCa: this.serverCa,
-      internalCa: this.internalCa,
-      gatewayInternalClient: this.gatewayInternalClient,
-      smokeClient: this.smokeClient,
-      caBundle: this.caBundle,
-    });
+    this.serverTls = secrets.serverTls;
+    this.truststore = secrets.truststore;
+    this.serverCa = secrets.serverCa;
+    this.internalCa = secrets.internalCa;
+    this.gatewayInternalClient = secrets.gatewayInternalClient;
+    if (secrets.smokeClient) this.smokeClient = secrets.smokeClient;
+    this.caBundle = secrets.caBundle;
+    this.registerOutputs(secrets);
   }
 }

@@ -1,0 +1,79 @@
+import type * as pulumi from '@pulumi/pulumi';
+import { SECRETS } from '../names.ts';
+import { InternalPki } from './internal-pki.ts';
+import { type PkiOrigin, type PkiSecrets, pkiSecret } from './pki-resources.ts';
+
+/** A PEM certificate chain (leaf first) and its private key. */
+export interface TlsPair {
+  chain: pulumi.Input<string>;
+  key: pulumi.Input<string>;
+}
+
+/** What a PKI variant generates or is supplied with; the Secrets are the same for every variant. */
+export interface PkiMaterial {
+  /** The services' server certificate. */
+  server: TlsPair;
+  /** The CAs trusted for recipients' transport certificates. */
+  truststore: pulumi.Input<string>;
+  /** The CAs clients use to verify the servers. */
+  caBundle: pulumi.Output<string>;
+  /** The smoke test recipient's transport certificate, when there is one. */
+  smokeClient?: TlsPair | undefined;
+}
+
+/**
+ * The Secrets of a PKI component (children of `parent`, labelled with `origin`) and its internal CA,
+ * which is generated in every environment.
+ */
+export function createPkiSecrets(
+  name: string,
+  args: { namespace: pulumi.Input<string>; origin: PkiOrigin },
+  material: PkiMaterial & { smokeClient: TlsPair },
+  parent: pulumi.Resource,
+): PkiSecrets & { smokeClient: pulumi.Output<string> };
+export function createPkiSecrets(
+  name: string,
+  args: { namespace: pulumi.Input<string>; origin: PkiOrigin },
+  material: PkiMaterial,
+  parent: pulumi.Resource,
+): PkiSecrets;
+export function createPkiSecrets(
+  name: string,
+  args: { namespace: pulumi.Input<string>; origin: PkiOrigin },
+  material: PkiMaterial,
+  parent: pulumi.Resource,
+): PkiSecrets {
+  const secret = (
+    key: keyof typeof SECRETS,
+    stringData: Record<string, pulumi.Input<string>>,
+    type?: string,
+  ) =>
+    pkiSecret(
+      `${name}-${key}`,
+      {
+        namespace: args.namespace,
+        name: SECRETS[key],
+        origin: args.origin,
+        stringData,
+        ...(type ? { type } : {}),
+      },
+      parent,
+    ).metadata.name;
+  const tlsSecret = (key: keyof typeof SECRETS, pair: TlsPair) =>
+    secret(key, { 'tls.crt': pair.chain, 'tls.key': pair.key }, 'kubernetes.io/tls');
+
+  const serverTls = tlsSecret('serverTls', material.server);
+  const truststore = secret('truststore', { 'ca-bundle.pem': material.truststore });
+  const serverCa = secret('serverCa', { 'ca.crt': material.caBundle });
+  const smokeClient = material.smokeClient ? tlsSecret('smokeClient', material.smokeClient) : undefined;
+  const internal = new InternalPki(`${name}-internal`, { namespace: args.namespace }, { parent });
+  return {
+    serverTls,
+    truststore,
+    serverCa,
+    internalCa: internal.internalCaSecret,
+    gatewayInternalClient: internal.gatewayInternalClientSecret,
+    ...(smokeClient ? { smokeClient } : {}),
+    caBundle: material.caBundle,
+  };
+}
