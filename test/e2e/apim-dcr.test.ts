@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config/index.ts';
-import { ADMIN_API as ADMIN, MANAGEMENT_SCOPES } from '../../lib/wso2/management-api.ts';
+import { AdminApi, PublisherApi } from '../../scripts/lib/api-client.ts';
+import { publishDcrApi } from '../../scripts/lib/dcr-api.ts';
+import { configureKeyManager } from '../../scripts/lib/key-manager.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
-import { expectStatus, publishApi } from '../gateway/publish.ts';
 import { call, waitFor } from '../gateway/support.ts';
 import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
-import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { managementSessionOf, type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { TEST_ADMIN_PASSWORD } from '../support/identity-server.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 
@@ -79,86 +79,25 @@ describe.each(variants.filter((variant) => existsSync(variant.definition)))(
       otherRecipient = new Agent({
         connect: { ...tls, cert: dcr.otherCertificate.certificate, key: dcr.otherCertificate.key },
       });
-      const token = await apim.managementToken(MANAGEMENT_SCOPES);
+      const session = await managementSessionOf(apim);
       // A token of the resident key manager, taken while it is still enabled.
       residentToken = await apim.managementToken(['apim:api_view']);
 
-      // Publisher: import, attach the in-sequence with the identity server's real admin credential, deploy, publish.
-      const basic = Buffer.from(`admin:${TEST_ADMIN_PASSWORD}`).toString('base64');
-      const sequence = (await readFile(variant.sequence, 'utf8'))
-        .replace(/value="Basic [^"]*"/, `value="Basic ${basic}"`)
-        .replace('{{ADMIN_BASIC}}', basic);
-      expect(sequence).toContain(`value="Basic ${basic}"`);
-      await publishApi(apim, token, {
-        definition: await readFile(variant.definition, 'utf8'),
-        name: 'CDRDynamicClientRegistrationAPI',
-        version: '0.2',
-        context: '/open-banking/{version}',
-        endpoint: `${dcr.url}/api/openbanking/dynamic-client-registration`,
-        requestSequence: sequence,
+      // The scripts' configure steps, as `obkit configure` runs them. Publisher: import, attach the
+      // in-sequence with the identity server's real admin credential, deploy, publish.
+      const identityServerAdmin = { username: 'admin', password: TEST_ADMIN_PASSWORD };
+      await publishDcrApi(new PublisherApi(session), {
+        definitionFile: variant.definition,
+        inSequenceFile: variant.sequence,
+        identityServerUrl: dcr.url,
+        identityServerAdmin,
+        vhost: 'localhost',
       });
-
       // Admin: OBKM on the identity server's endpoints, then the resident key manager disabled.
-      const is = dcr.url;
-      expectStatus(
-        'add OBKM',
-        await apim.call('POST', `${ADMIN}/key-managers`, {
-          token,
-          json: {
-            name: 'OBKM',
-            displayName: 'OBKM',
-            type: 'ObKeyManager',
-            description: 'Open banking key manager',
-            wellKnownEndpoint: `${is}/oauth2/token/.well-known/openid-configuration`,
-            issuer: `${is}/oauth2/token`,
-            clientRegistrationEndpoint: `${is}/keymanager-operations/dcr/register`,
-            introspectionEndpoint: `${is}/oauth2/introspect`,
-            tokenEndpoint: `${is}/oauth2/token`,
-            revokeEndpoint: `${is}/oauth2/revoke`,
-            userInfoEndpoint: `${is}/oauth2/userinfo?schema=openid`,
-            authorizeEndpoint: `${is}/oauth2/authorize`,
-            scopeManagementEndpoint: `${is}/api/identity/oauth2/v1.0/scopes`,
-            certificates: { type: 'JWKS', value: `${is}/oauth2/jwks` },
-            availableGrantTypes: ['client_credentials', 'refresh_token', 'authorization_code'],
-            enableTokenGeneration: true,
-            enableMapOAuthConsumerApps: true,
-            enableOAuthAppCreation: true,
-            enableSelfValidationJWT: true,
-            enableTokenEncryption: false,
-            enableTokenHashing: false,
-            tokenValidation: [{ type: 'JWT', enable: true }],
-            enabled: true,
-            additionalProperties: {
-              Username: 'admin',
-              Password: TEST_ADMIN_PASSWORD,
-              self_validate_jwt: true,
-            },
-          },
-        }),
-        201,
-      );
-      const keyManagers = (await apim.call('GET', `${ADMIN}/key-managers`, { token })).body.list as {
-        id: string;
-        name: string;
-      }[];
-      const resident = keyManagers.find((keyManager) => keyManager.name === 'Resident Key Manager')!;
-      const residentDto = (await apim.call('GET', `${ADMIN}/key-managers/${resident.id}`, { token })).body;
-      expectStatus(
-        'disable the resident key manager',
-        await apim.call('PUT', `${ADMIN}/key-managers/${resident.id}`, {
-          token,
-          json: {
-            ...residentDto,
-            enabled: false,
-            additionalProperties: {
-              ...residentDto.additionalProperties,
-              Username: 'admin',
-              Password: 'apim-admin-password',
-            },
-          },
-        }),
-        200,
-      );
+      await configureKeyManager(new AdminApi(session), {
+        identityServerUrl: dcr.url,
+        connector: identityServerAdmin,
+      });
       // The gateway serves once its snapshot has the API, OBKM and the resident key manager disabled.
       await waitFor(() => {
         const snapshot = gateway.snapshot;

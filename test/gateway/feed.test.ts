@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MANAGEMENT_SCOPES } from '../../lib/wso2/management-api.ts';
+import { PublisherApi } from '../../scripts/lib/api-client.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
-import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { managementSessionOf, type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { openDefinition, publishApi } from './publish.ts';
 import {
   call,
@@ -20,7 +20,7 @@ import {
 let state: TestState;
 let backend: EchoBackend;
 let apim: RunningApiManager | undefined;
-let token: string;
+let publisher: PublisherApi;
 let client: Agent;
 const gateways: Gateway[] = [];
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   state = await createTestState({ obkit: { api_manager: { port: 0 } } });
   backend = await startEchoBackend(state);
   apim = await startApiManager({ config: state.config({ obkit: { api_manager: { port: 0 } } }) });
-  token = await apim.managementToken(MANAGEMENT_SCOPES);
+  publisher = new PublisherApi(await managementSessionOf(apim));
   client = clientOf(await issueClient(state.issuing, 'feed-adr'), state.caBundle);
 });
 
@@ -81,7 +81,7 @@ describe('configuration feed from api-manager', () => {
   it('serves an API published on api-manager, and keeps the snapshot on disk', async () => {
     apiManagerUrl = apim!.url;
     first = await startFeedGateway(apiManagerUrl);
-    await publishApi(apim!, token, {
+    await publishApi(publisher, {
       definition: openDefinition('Status', '/status'),
       name: 'StatusAPI',
       version: '1.0',
@@ -97,7 +97,7 @@ describe('configuration feed from api-manager', () => {
 
   it('picks up a change within the long poll, without a restart', async () => {
     const before = first.snapshotVersion;
-    await publishApi(apim!, token, {
+    await publishApi(publisher, {
       definition: openDefinition('Second', '/second'),
       name: 'SecondAPI',
       version: '1.0',

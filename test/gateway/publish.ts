@@ -1,11 +1,11 @@
-import { FormData } from 'undici';
-import { PUBLISHER_API as PUBLISHER } from '../../lib/wso2/management-api.ts';
-import type { RunningApiManager } from '../support/api-manager.ts';
+import type { PublisherApi } from '../../scripts/lib/api-client.ts';
+import { GATEWAY_ENVIRONMENT } from '../../scripts/lib/dcr-api.ts';
 
 /**
- * The publisher steps of WSO2's guide through api-manager's REST API: import a definition, optionally
- * upload and attach a request mediation policy to every operation, create a revision, deploy it to the
- * `Default` gateway environment and publish. Fails loudly with the step and answer.
+ * Publishing the gateway tests' echo APIs on api-manager with the scripts' API client (the DCR API is
+ * published by the scripts' own `publishDcrApi`): import a definition, create a revision, deploy it to
+ * the `Default` gateway environment and publish. A failed step throws the client's ApiCallError, which
+ * names the call and the answer.
  */
 
 export interface PublishOptions {
@@ -15,20 +15,12 @@ export interface PublishOptions {
   context: string;
   endpoint: string;
   vhost?: string;
-  /** Synapse sequence attached as request mediation to every operation. */
-  requestSequence?: string;
 }
 
-export async function publishApi(
-  apim: RunningApiManager,
-  token: string,
-  options: PublishOptions,
-): Promise<string> {
-  const form = new FormData();
-  form.append('file', new Blob([options.definition]), 'definition.yaml');
-  form.append(
-    'additionalProperties',
-    JSON.stringify({
+export async function publishApi(publisher: PublisherApi, options: PublishOptions): Promise<string> {
+  const { id } = await publisher.importOpenApi(
+    { fileName: 'definition.yaml', content: options.definition },
+    {
       name: options.name,
       version: options.version,
       context: options.context,
@@ -39,102 +31,13 @@ export async function publishApi(
         production_endpoints: { url: options.endpoint },
         sandbox_endpoints: { url: options.endpoint },
       },
-    }),
+    },
   );
-  const imported = expectStatus(
-    'import-openapi',
-    await apim.call('POST', `${PUBLISHER}/apis/import-openapi`, { token, body: form as never }),
-    201,
-  );
-  const apiId = imported.body.id as string;
 
-  if (options.requestSequence) {
-    const policy = new FormData();
-    const policyName = `${options.name}-in`.replace(/[^A-Za-z0-9_-]/g, '');
-    policy.append(
-      'policySpecFile',
-      new Blob([
-        JSON.stringify({
-          category: 'Mediation',
-          name: policyName,
-          displayName: policyName,
-          version: '1.0',
-          applicableFlows: ['request'],
-          supportedApiTypes: ['HTTP'],
-          supportedGateways: ['Synapse'],
-          policyAttributes: [],
-        }),
-      ]),
-      'spec.json',
-    );
-    policy.append('synapsePolicyDefinitionFile', new Blob([options.requestSequence]), `${policyName}.xml`);
-    const uploaded = expectStatus(
-      'operation-policies',
-      await apim.call('POST', `${PUBLISHER}/apis/${apiId}/operation-policies`, {
-        token,
-        body: policy as never,
-      }),
-      201,
-    );
-    const api = expectStatus(
-      'get api',
-      await apim.call('GET', `${PUBLISHER}/apis/${apiId}`, { token }),
-      200,
-    ).body;
-    for (const operation of api.operations) {
-      operation.operationPolicies = {
-        request: [{ policyName, policyId: uploaded.body.id, policyVersion: '1.0', parameters: {} }],
-        response: [],
-        fault: [],
-      };
-    }
-    expectStatus(
-      'attach policy',
-      await apim.call('PUT', `${PUBLISHER}/apis/${apiId}`, { token, json: api }),
-      200,
-    );
-  }
-
-  const revision = expectStatus(
-    'revision',
-    await apim.call('POST', `${PUBLISHER}/apis/${apiId}/revisions`, { token, json: { description: 'test' } }),
-    201,
-  );
-  expectStatus(
-    'deploy-revision',
-    await apim.call('POST', `${PUBLISHER}/apis/${apiId}/deploy-revision?revisionId=${revision.body.id}`, {
-      token,
-      json: [
-        {
-          revisionUuid: revision.body.id,
-          name: 'Default',
-          vhost: options.vhost ?? 'localhost',
-          displayOnDevportal: true,
-        },
-      ],
-    }),
-    201,
-  );
-  expectStatus(
-    'publish',
-    await apim.call('POST', `${PUBLISHER}/apis/change-lifecycle?apiId=${apiId}&action=Publish`, { token }),
-    200,
-  );
-  return apiId;
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: REST answers are read field by field
-export function expectStatus<T extends { status: number; body: any }>(
-  step: string,
-  response: T,
-  status: number,
-): T {
-  if (response.status !== status) {
-    throw new Error(
-      `${step}: expected HTTP ${status}, got ${response.status}: ${JSON.stringify(response.body)}`,
-    );
-  }
-  return response;
+  const revision = await publisher.createRevision(id, 'test');
+  await publisher.deployRevision(id, revision.id, GATEWAY_ENVIRONMENT, options.vhost ?? 'localhost');
+  await publisher.changeLifecycle(id, 'Publish');
+  return id;
 }
 
 /** A one-operation OpenAPI 3 definition with an unsecured GET. */

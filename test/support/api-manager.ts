@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { type Config, loadConfig } from '../../lib/config/index.ts';
 import { ensureSandboxPki, type SandboxPki } from '../../lib/pki/index.ts';
+import { HttpClient, ManagementSession } from '../../scripts/lib/api-client.ts';
 import {
   type ApiManager,
   type ApiManagerOptions,
@@ -133,6 +134,12 @@ export async function startApiManager(options: StartApiManagerOptions = {}): Pro
       if (stateDir) await rm(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The scripts' management session on `apim` as its admin, trusting its sandbox CA. */
+export async function managementSessionOf(apim: RunningApiManager): Promise<ManagementSession> {
+  const http = new HttpClient({ baseUrl: apim.url, tls: { ca: await readFile(apim.pki.caBundle, 'utf8') } });
+  return new ManagementSession(http, apim.config.obkit.admin, 'obkit-tests');
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
