@@ -3,6 +3,7 @@ import { Agent, FormData, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_PATH } from '../../lib/gateway-feed/snapshot.ts';
 import { ADMIN_API as A, DEVPORTAL_API as D } from '../../lib/wso2/management-api.ts';
+import { obkmPayload } from '../../scripts/lib/key-manager.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import {
   type StartedIdentityServer,
@@ -39,34 +40,7 @@ async function snapshot() {
   }
 }
 
-function obkmPayload(is: string) {
-  return {
-    name: 'OBKM',
-    displayName: 'OBKM',
-    type: 'ObKeyManager',
-    description: 'Open Banking key manager',
-    wellKnownEndpoint: `${is}/oauth2/token/.well-known/openid-configuration`,
-    issuer: `${is}/oauth2/token`,
-    clientRegistrationEndpoint: `${is}/keymanager-operations/dcr/register`,
-    introspectionEndpoint: `${is}/oauth2/introspect`,
-    tokenEndpoint: `${is}/oauth2/token`,
-    revokeEndpoint: `${is}/oauth2/revoke`,
-    userInfoEndpoint: `${is}/oauth2/userinfo?schema=openid`,
-    authorizeEndpoint: `${is}/oauth2/authorize`,
-    scopeManagementEndpoint: `${is}/api/identity/oauth2/v1.0/scopes`,
-    certificates: { type: 'JWKS', value: `${is}/oauth2/jwks` },
-    availableGrantTypes: ['client_credentials', 'refresh_token', 'authorization_code'],
-    enableTokenGeneration: true,
-    enableMapOAuthConsumerApps: true,
-    enableOAuthAppCreation: true,
-    enableSelfValidationJWT: true,
-    enableTokenEncryption: false,
-    enableTokenHashing: false,
-    tokenValidation: [{ type: 'JWT', enable: true, value: {} }],
-    enabled: true,
-    additionalProperties: { Username: 'admin', Password: TEST_ADMIN_PASSWORD, self_validate_jwt: true },
-  };
-}
+const connector = { username: 'admin', password: TEST_ADMIN_PASSWORD };
 
 beforeAll(async () => {
   apim = await startApiManager();
@@ -136,7 +110,7 @@ describe('key managers', () => {
   it('adds OBKM, masks its password, refuses a duplicate name and publishes it to the gateway', async () => {
     const created = await apim.call('POST', `${A}/key-managers`, {
       token: admin,
-      json: obkmPayload(identityServer.url),
+      json: obkmPayload(identityServer.url, connector),
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({
@@ -148,12 +122,12 @@ describe('key managers', () => {
     expect(JSON.stringify(created.body)).not.toContain(TEST_ADMIN_PASSWORD);
     const again = await apim.call('POST', `${A}/key-managers`, {
       token: admin,
-      json: obkmPayload(identityServer.url),
+      json: obkmPayload(identityServer.url, connector),
     });
     expect(again.status).toBe(409);
     const invalid = await apim.call('POST', `${A}/key-managers`, {
       token: admin,
-      json: { ...obkmPayload(identityServer.url), name: 'Other', type: 'Okta' },
+      json: { ...obkmPayload(identityServer.url, connector), name: 'Other', type: 'Okta' },
     });
     expect(invalid.status).toBe(400);
     expect(invalid.body.description).toContain('type');
