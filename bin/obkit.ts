@@ -2,15 +2,20 @@
 // obkit: the local stack (`up`), the configure steps and the smoke test against any target, health,
 // sandbox transport certificates and truststore aliases. Every command answers --help.
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { issueSandboxClientCertificate } from '../lib/pki/index.ts';
-import { configure } from '../scripts/lib/configure.ts';
+import {
+  type ConfigureFlagValues,
+  configure,
+  configureFlags,
+  configureOptionsFrom,
+} from '../scripts/lib/configure.ts';
 import { serviceHealth } from '../scripts/lib/health.ts';
 import { formatResult, runAndReport, withProgress } from '../scripts/lib/report.ts';
-import { runSmokeTest } from '../scripts/lib/smoke.ts';
+import { givenRecipientOptions, readGivenRecipient, runSmokeTest } from '../scripts/lib/smoke.ts';
 import {
   defaultStateDir,
   resolveTarget,
@@ -115,34 +120,12 @@ API, loads the truststore, restarts where the target needs it, then the smoke te
   --no-smoke             skip the smoke test
 
 ${TARGET_HELP}`;
-  const { values } = parse(
-    argv,
-    {
-      ...targetOptions,
-      definition: { type: 'string' },
-      insequence: { type: 'string' },
-      trust: { type: 'string', multiple: true },
-      'no-smoke': { type: 'boolean', default: false },
-      ssa: { type: 'string' },
-      'signing-key': { type: 'string' },
-    },
-    help,
-  );
+  const { values } = parse(argv, { ...targetOptions, ...configureFlags }, help);
   await runAndReport(Boolean(values.json), async () => {
     const target = await resolveTarget(values as TargetFlags);
-    const given = await givenRecipient(
-      values.ssa as string | undefined,
-      values['signing-key'] as string | undefined,
-    );
+    const options = await configureOptionsFrom(values as ConfigureFlagValues);
     return withProgress('configuring', Boolean(values.json), (progress) =>
-      configure(target, {
-        progress,
-        smoke: !values['no-smoke'],
-        ...(values.definition ? { definitionFile: values.definition as string } : {}),
-        ...(values.insequence ? { inSequenceFile: values.insequence as string } : {}),
-        ...(values.trust ? { trustCertificates: values.trust as string[] } : {}),
-        ...(given ? { given } : {}),
-      }),
+      configure(target, { ...options, progress }),
     );
   });
 }
@@ -157,17 +140,10 @@ request with a bad signature. Deletes what it registered. Production without an 
 need none and the rejection of a self-signed SSA.
 
 ${TARGET_HELP}`;
-  const { values } = parse(
-    argv,
-    { ...targetOptions, ssa: { type: 'string' }, 'signing-key': { type: 'string' } },
-    help,
-  );
+  const { values } = parse(argv, { ...targetOptions, ...givenRecipientOptions }, help);
   await runAndReport(Boolean(values.json), async () => {
     const target = await resolveTarget(values as TargetFlags);
-    const given = await givenRecipient(
-      values.ssa as string | undefined,
-      values['signing-key'] as string | undefined,
-    );
+    const given = await readGivenRecipient(values as { ssa?: string; 'signing-key'?: string });
     return [
       await withProgress('smoke test', Boolean(values.json), (progress) =>
         runSmokeTest(target, { progress, ...(given ? { given } : {}) }),
@@ -272,13 +248,4 @@ ${TARGET_HELP}`;
       await addCertificates(store, await readCertificateFiles(rest, values.alias as string | undefined)),
     ];
   });
-}
-
-async function givenRecipient(ssaFile: string | undefined, keyFile: string | undefined) {
-  if (!ssaFile && !keyFile) return undefined;
-  if (!ssaFile || !keyFile) throw new Error('--ssa and --signing-key go together');
-  return {
-    ssa: (await readFile(ssaFile, 'utf8')).trim(),
-    signingKey: JSON.parse(await readFile(keyFile, 'utf8')),
-  };
 }

@@ -1,22 +1,13 @@
 #!/usr/bin/env node
 // Every console step in WSO2's order: key manager → publish APIs → truststores → restart → smoke test.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { echo } from 'zx';
-import { configure } from './lib/configure.ts';
+import { configure, configureFlags, configureOptionsFrom } from './lib/configure.ts';
 import { runAndReport, withProgress } from './lib/report.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
 const { values } = parseArgs({
-  options: {
-    ...targetOptions,
-    definition: { type: 'string' },
-    insequence: { type: 'string' },
-    trust: { type: 'string', multiple: true },
-    'no-smoke': { type: 'boolean', default: false },
-    ssa: { type: 'string' },
-    'signing-key': { type: 'string' },
-  },
+  options: { ...targetOptions, ...configureFlags },
 });
 if (values.help) {
   echo(`Usage: scripts/configure.ts [options] [target options]
@@ -35,20 +26,6 @@ ${TARGET_HELP}`);
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);
-  const given = values.ssa
-    ? {
-        ssa: (await readFile(values.ssa, 'utf8')).trim(),
-        signingKey: JSON.parse(await readFile(values['signing-key'] ?? '', 'utf8')),
-      }
-    : undefined;
-  return withProgress('configuring', values.json, (progress) =>
-    configure(target, {
-      progress,
-      smoke: !values['no-smoke'],
-      ...(values.definition ? { definitionFile: values.definition } : {}),
-      ...(values.insequence ? { inSequenceFile: values.insequence } : {}),
-      ...(values.trust ? { trustCertificates: values.trust } : {}),
-      ...(given ? { given } : {}),
-    }),
-  );
+  const options = await configureOptionsFrom(values);
+  return withProgress('configuring', values.json, (progress) => configure(target, { ...options, progress }));
 });

@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 // The smoke registration, as an Accredited Data Recipient: SSA → POST → token → GET/PUT/DELETE, plus refusals.
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { echo } from 'zx';
 import { runAndReport, withProgress } from './lib/report.ts';
-import { runSmokeTest } from './lib/smoke.ts';
+import { givenRecipientOptions, readGivenRecipient, runSmokeTest } from './lib/smoke.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
 const { values } = parseArgs({
-  options: { ...targetOptions, ssa: { type: 'string' }, 'signing-key': { type: 'string' } },
+  options: { ...targetOptions, ...givenRecipientOptions },
 });
 if (values.help) {
   echo(`Usage: scripts/smoke-test.ts [--ssa FILE --signing-key JWK.json --client-cert FILE --client-key FILE] [target options]
@@ -27,14 +26,7 @@ ${TARGET_HELP}`);
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);
-  if (Boolean(values.ssa) !== Boolean(values['signing-key']))
-    throw new Error('--ssa and --signing-key go together');
-  const given = values.ssa
-    ? {
-        ssa: (await readFile(values.ssa, 'utf8')).trim(),
-        signingKey: JSON.parse(await readFile(values['signing-key']!, 'utf8')),
-      }
-    : undefined;
+  const given = await readGivenRecipient(values);
   return [
     await withProgress('smoke test', values.json, (progress) =>
       runSmokeTest(target, { progress, ...(given ? { given } : {}) }),

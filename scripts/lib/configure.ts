@@ -6,7 +6,7 @@ import { publishDcrApi } from './dcr-api.ts';
 import { configureKeyManager } from './key-manager.ts';
 import type { Progress, StepResult } from './report.ts';
 import { restartServices } from './restart.ts';
-import { type GivenRecipient, runSmokeTest } from './smoke.ts';
+import { type GivenRecipient, givenRecipientOptions, readGivenRecipient, runSmokeTest } from './smoke.ts';
 import type { Target } from './target.ts';
 import { addCertificates, openTruststore, readCertificateFiles } from './truststore.ts';
 
@@ -39,12 +39,46 @@ export interface ConfigureOptions {
   progress?: Progress;
 }
 
+/** The flags of `configure` besides the target's (node:util parseArgs shape). */
+export const configureFlags = {
+  definition: { type: 'string' },
+  insequence: { type: 'string' },
+  trust: { type: 'string', multiple: true },
+  'no-smoke': { type: 'boolean', default: false },
+  ...givenRecipientOptions,
+} as const;
+
+export interface ConfigureFlagValues {
+  definition?: string | undefined;
+  insequence?: string | undefined;
+  trust?: string[] | undefined;
+  'no-smoke'?: boolean | undefined;
+  ssa?: string | undefined;
+  'signing-key'?: string | undefined;
+}
+
+/** What the `configure` flags ask for; reads the given SSA and signing key, if any. */
+export async function configureOptionsFrom(values: ConfigureFlagValues): Promise<ConfigureOptions> {
+  const given = await readGivenRecipient(values);
+  return {
+    smoke: !values['no-smoke'],
+    ...(values.definition ? { definitionFile: values.definition } : {}),
+    ...(values.insequence ? { inSequenceFile: values.insequence } : {}),
+    ...(values.trust ? { trustCertificates: values.trust } : {}),
+    ...(given ? { given } : {}),
+  };
+}
+
 export function managementSession(target: Target): ManagementSession {
   return new ManagementSession(target.http(target.manifest.apiManager.url), target.admin);
 }
 
-export async function keyManagerStep(target: Target, progress?: Progress): Promise<StepResult> {
-  return configureKeyManager(new AdminApi(managementSession(target)), {
+export async function keyManagerStep(
+  target: Target,
+  progress?: Progress,
+  session = managementSession(target),
+): Promise<StepResult> {
+  return configureKeyManager(new AdminApi(session), {
     identityServerUrl: target.manifest.identityServer.url,
     connector: target.identityServerAdmin,
     ...(progress ? { progress } : {}),
@@ -98,13 +132,7 @@ export async function configure(target: Target, options: ConfigureOptions = {}):
   const session = managementSession(target);
   const results: StepResult[] = [];
   progress?.('key manager');
-  results.push(
-    await configureKeyManager(new AdminApi(session), {
-      identityServerUrl: target.manifest.identityServer.url,
-      connector: target.identityServerAdmin,
-      ...(progress ? { progress } : {}),
-    }),
-  );
+  results.push(await keyManagerStep(target, progress, session));
   progress?.('DCR API');
   results.push(
     await publishStep(

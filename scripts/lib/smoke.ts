@@ -1,4 +1,5 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { decodeJwt, importJWK, type JWK } from 'jose';
 import {
   buildClientAssertion,
@@ -36,6 +37,26 @@ export interface GivenRecipient {
   ssa: string;
   /** Private JWK (with kid and alg) that the SSA's jwks_uri publishes. */
   signingKey: JWK;
+}
+
+/** The flags handing over an SSA and its signing key (node:util parseArgs shape). */
+export const givenRecipientOptions = {
+  ssa: { type: 'string' },
+  'signing-key': { type: 'string' },
+} as const;
+
+/** The recipient of `--ssa FILE --signing-key JWK.json`; undefined when neither flag is given. */
+export async function readGivenRecipient(flags: {
+  ssa?: string | undefined;
+  'signing-key'?: string | undefined;
+}): Promise<GivenRecipient | undefined> {
+  const { ssa, 'signing-key': signingKey } = flags;
+  if (!ssa && !signingKey) return undefined;
+  if (!ssa || !signingKey) throw new Error('--ssa and --signing-key go together');
+  return {
+    ssa: (await readFile(ssa, 'utf8')).trim(),
+    signingKey: JSON.parse(await readFile(signingKey, 'utf8')),
+  };
 }
 
 export interface SmokeOptions {
