@@ -234,17 +234,27 @@ export interface Credentials {
   password: string;
 }
 
-/** Obtains and caches a management access token; every management call goes through `call`. */
+/**
+ * Obtains and caches a management access token (every management scope unless told otherwise); every
+ * management call goes through `call`.
+ */
 export class ManagementSession {
   readonly http: HttpClient;
   readonly #admin: Credentials;
   readonly #clientName: string;
+  readonly #scopes: readonly string[];
   #token: Promise<string> | undefined;
 
-  constructor(http: HttpClient, admin: Credentials, clientName = 'obkit-scripts') {
+  constructor(
+    http: HttpClient,
+    admin: Credentials,
+    clientName = 'obkit-scripts',
+    scopes: readonly string[] = MANAGEMENT_SCOPES,
+  ) {
     this.http = http;
     this.#admin = admin;
     this.#clientName = clientName;
+    this.#scopes = scopes;
   }
 
   async #obtainToken(): Promise<string> {
@@ -271,7 +281,7 @@ export class ManagementSession {
         grant_type: 'password',
         username: this.#admin.username,
         password: this.#admin.password,
-        scope: MANAGEMENT_SCOPES.join(' '),
+        scope: this.#scopes.join(' '),
       }).toString(),
     });
     return token.data.access_token;

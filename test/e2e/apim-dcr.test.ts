@@ -9,7 +9,7 @@ import { configureKeyManager } from '../../scripts/lib/key-manager.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { call, waitFor } from '../gateway/support.ts';
 import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
-import { managementSessionOf, type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { TEST_ADMIN_PASSWORD } from '../support/identity-server.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 
@@ -79,7 +79,7 @@ describe.each(variants.filter((variant) => existsSync(variant.definition)))(
       otherRecipient = new Agent({
         connect: { ...tls, cert: dcr.otherCertificate.certificate, key: dcr.otherCertificate.key },
       });
-      const session = await managementSessionOf(apim);
+      const session = apim.managementSession();
       // A token of the resident key manager, taken while it is still enabled.
       residentToken = await apim.managementToken(['apim:api_view']);
 

@@ -4,7 +4,7 @@ import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PublisherApi } from '../../scripts/lib/api-client.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
-import { managementSessionOf, type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { openDefinition, publishApi } from './publish.ts';
 import {
   call,
@@ -37,7 +37,7 @@ beforeAll(async () => {
   state = await createTestState({ obkit: { api_manager: { port: 0 } } });
   backend = await startEchoBackend(state);
   apim = await startApiManager({ config: state.config({ obkit: { api_manager: { port: 0 } } }) });
-  publisher = new PublisherApi(await managementSessionOf(apim));
+  publisher = new PublisherApi(apim.managementSession());
   client = clientOf(await issueClient(state.issuing, 'feed-adr'), state.caBundle);
 });
 

@@ -18,6 +18,8 @@ export interface RunningApiManager {
   pki: SandboxPki;
   /** An undici dispatcher trusting the sandbox CA (pass as `dispatcher`). */
   dispatcher: Agent;
+  /** The scripts' management session as the admin, asking for `scopes` (default: every management scope). */
+  managementSession(scopes?: readonly string[]): ManagementSession;
   /** A management access token (password grant as the admin) carrying `scopes`. */
   managementToken(scopes: readonly string[]): Promise<string>;
   /** JSON call with an optional bearer token; returns status, headers and parsed body. */
@@ -70,7 +72,8 @@ export async function startApiManager(options: StartApiManagerOptions = {}): Pro
   const pki = await ensureSandboxPki(join(config.obkit.state_dir, 'pki'));
   const dataDir = options.dataDir ?? (stateDir ? join(stateDir, 'data', 'api-manager') : undefined);
   const manager = await createApiManager(config, { ...options, ...(dataDir ? { dataDir } : {}) });
-  const dispatcher = new Agent({ connect: { ca: await readFile(pki.caBundle, 'utf8') } });
+  const ca = await readFile(pki.caBundle, 'utf8');
+  const dispatcher = new Agent({ connect: { ca } });
   const call: RunningApiManager['call'] = async (method, path, callOptions = {}) => {
     const headers: Record<string, string> = { ...callOptions.headers };
     if (callOptions.token) headers.authorization = `Bearer ${callOptions.token}`;
@@ -92,7 +95,9 @@ export async function startApiManager(options: StartApiManagerOptions = {}): Pro
     } catch {}
     return { status: response.statusCode, headers: response.headers, body: parsed };
   };
-  const admin = config.obkit.admin;
+  const http = new HttpClient({ baseUrl: manager.url, tls: { ca } });
+  const managementSession = (scopes?: readonly string[]) =>
+    new ManagementSession(http, config.obkit.admin, 'obkit-tests', scopes);
   return {
     manager,
     url: manager.url,
@@ -100,46 +105,14 @@ export async function startApiManager(options: StartApiManagerOptions = {}): Pro
     pki,
     dispatcher,
     call,
-    async managementToken(scopes) {
-      const basic = Buffer.from(`${admin.username}:${admin.password}`).toString('base64');
-      const registered = await call('POST', '/client-registration/v0.17/register', {
-        headers: { authorization: `Basic ${basic}` },
-        json: {
-          clientName: 'obkit-tests',
-          owner: admin.username,
-          grantType: 'client_credentials password refresh_token',
-          saasApp: true,
-        },
-      });
-      if (registered.status !== 200) throw new Error(`client registration failed: ${registered.status}`);
-      const { clientId, clientSecret } = registered.body as { clientId: string; clientSecret: string };
-      const token = await call('POST', '/oauth2/token', {
-        headers: {
-          authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: new URLSearchParams({
-          grant_type: 'password',
-          username: admin.username,
-          password: admin.password,
-          scope: scopes.join(' '),
-        }).toString(),
-      });
-      if (token.status !== 200) throw new Error(`token request failed: ${token.status}`);
-      return (token.body as { access_token: string }).access_token;
-    },
+    managementSession,
+    managementToken: (scopes) => managementSession(scopes).token(),
     async stop() {
       await manager.close();
       await dispatcher.close();
       if (stateDir) await rm(stateDir, { recursive: true, force: true });
     },
   };
-}
-
-/** The scripts' management session on `apim` as its admin, trusting its sandbox CA. */
-export async function managementSessionOf(apim: RunningApiManager): Promise<ManagementSession> {
-  const http = new HttpClient({ baseUrl: apim.url, tls: { ca: await readFile(apim.pki.caBundle, 'utf8') } });
-  return new ManagementSession(http, apim.config.obkit.admin, 'obkit-tests');
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
