@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { preparedStatements } from './pglite-statements.ts';
 
 /**
  * One storage module, one SQL dialect (PostgreSQL). A real server when a URL is given (`pg`), otherwise
@@ -75,8 +76,9 @@ async function openPglite(dataDir: string | undefined, schema: string): Promise<
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const lite = await PGlite.create(dataDir ? { dataDir } : {});
   await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema};`);
-  const run = async <R>(q: Pick<PGlite, 'query'>, sql: string, params?: unknown[]) => {
-    const result = await q.query<R>(sql, params);
+  const statements = preparedStatements(lite);
+  const run = async <R>(inTransaction: boolean, sql: string, params?: unknown[]) => {
+    const result = await statements.query<R>(sql, params ?? [], inTransaction);
     // Like pg: a statement that returns rows counts them; otherwise the rows it changed.
     return {
       rows: result.rows,
@@ -86,14 +88,14 @@ async function openPglite(dataDir: string | undefined, schema: string): Promise<
   return {
     kind: 'pglite',
     schema,
-    query: (sql, params) => run(lite, sql, params),
+    query: (sql, params) => run(false, sql, params),
     exec: async (sql) => {
       await lite.exec(sql);
     },
     transaction: (fn) =>
       lite.transaction((tx) =>
         fn({
-          query: (sql, params) => run(tx, sql, params),
+          query: (sql, params) => run(true, sql, params),
           exec: async (sql) => {
             await tx.exec(sql);
           },
