@@ -198,6 +198,33 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
     expect(response.json().error).toBe('invalid_client');
   });
 
+  it('accepts a client assertion once: a replay, sequential or concurrent, is invalid_client', async () => {
+    const send = (assertion: string) =>
+      is.request('/oauth2/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: clientId,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+          scope: 'cdr:registration',
+        }).toString(),
+      });
+    const assertion = await clientAssertion(keys, clientId, is.issuer);
+    const first = await send(assertion);
+    expect(first.status, first.text).toBe(200);
+    const replayed = await send(assertion);
+    expect(replayed.status).toBe(401);
+    expect(replayed.json()).toMatchObject({ error: 'invalid_client' });
+
+    const racing = await Promise.all(Array.from({ length: 6 }, () => send(assertion)));
+    expect(racing.every((response) => response.status === 401)).toBe(true);
+    const fresh = await clientAssertion(keys, clientId, is.issuer);
+    const twins = await Promise.all(Array.from({ length: 6 }, () => send(fresh)));
+    expect(twins.map((response) => response.status).sort()).toEqual([200, 401, 401, 401, 401, 401]);
+  });
+
   it('accepts ES256 client assertions', async () => {
     const es256 = await createRecipientKeys('ES256');
     const es256Jwks = await startJwksServer(is.pki, es256.jwks);

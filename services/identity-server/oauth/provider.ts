@@ -7,6 +7,7 @@ import type { Database } from '../../../lib/storage/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
 import { CDR_CLIENT_METADATA, createAdapterFactory } from './adapter.ts';
 import type { ClientCertificateResolver } from './client-certificate.ts';
+import { detectReplaysAtomically } from './replay-detection.ts';
 import type { SigningKeySet } from './signing-keys.ts';
 import { structuredTokenEndpoints } from './structured-tokens.ts';
 
@@ -159,6 +160,7 @@ export function buildProvider(options: ProviderOptions): Provider {
   };
 
   const provider = new Provider(options.issuer, configuration);
+  detectReplaysAtomically(provider, options.db);
   provider.use(structuredTokenEndpoints(options.verifier));
   provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) =>
     logger.error({ err: error }, 'oauth server error'),
