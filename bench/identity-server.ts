@@ -8,11 +8,14 @@
 //       (pre-signed private_key_jwt assertions, distinct jti).
 // The servers run in a child process so the load generator does not share their event loop.
 import { fork } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { buildClientAssertion, buildRegistrationRequest, createRecipientKeys } from '../lib/cdr/recipient.ts';
+import type { Database, Queryable } from '../lib/storage/index.ts';
 import { REGISTRATION_PATH } from '../test/identity-server/dcr/harness.ts';
 import { startIdentityServerForDcr } from '../test/identity-server/dcr/identity-server.ts';
 import { seedSoftwareProduct, startMockRegister } from '../test/support/register.ts';
@@ -21,6 +24,13 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const REGISTRATIONS = Number(process.env.BENCH_REGISTRATIONS ?? 1500);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 6000);
+/** A directory: the server child writes one V8 CPU profile per measured phase there (`<phase>.cpuprofile`). */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+
+/** Parent → child: a phase begins or ends; the child answers each with its `Counters` so far. */
+type PhaseMessage = { phase: string; edge: 'start' | 'end' } | 'stop';
+/** CPU time of the server child (user + system, µs) and the database statements it ran. */
+type Counters = { cpuUs: number; queries: number; resumed: number };
 
 interface Prepared {
   identityServer: string;
@@ -46,6 +56,12 @@ async function serve(): Promise<void> {
     registerUrl: register.url,
     overrides: {},
   });
+  const queries = countQueries(server.db);
+  let resumed = 0;
+  const countResumed = (socket: TLSSocket) => {
+    if (socket.isSessionReused()) resumed++;
+  };
+  server.server.service.server.on('secureConnection', countResumed);
   const pki = (name: string) => join(register.pki.dir, name);
   const baseline = https.createServer(
     {
@@ -57,10 +73,11 @@ async function serve(): Promise<void> {
       minVersion: 'TLSv1.2',
     },
     (request, response) => {
-      const authorized = (request.socket as import('node:tls').TLSSocket).authorized;
+      const authorized = (request.socket as TLSSocket).authorized;
       response.writeHead(authorized ? 200 : 401, { 'content-type': 'application/json' }).end('{"ok":true}');
     },
   );
+  baseline.on('secureConnection', countResumed);
   await new Promise<void>((resolve) => baseline.listen(0, '127.0.0.1', resolve));
 
   // Distinct software products (one registration each), all signing with one recipient key.
@@ -109,7 +126,20 @@ async function serve(): Promise<void> {
     forms,
   };
   process.send?.(prepared);
-  process.on('message', async () => {
+  const profiler = PROFILE_DIR ? new Session() : undefined;
+  profiler?.connect();
+  await profiler?.post('Profiler.enable');
+  process.on('message', async (message: PhaseMessage) => {
+    if (message !== 'stop') {
+      if (profiler && message.edge === 'start') await profiler.post('Profiler.start');
+      if (profiler && message.edge === 'end') {
+        const { profile } = await profiler.post('Profiler.stop');
+        await writeFile(join(PROFILE_DIR!, `${message.phase}.cpuprofile`), JSON.stringify(profile));
+      }
+      const cpu = process.cpuUsage();
+      process.send?.({ cpuUs: cpu.user + cpu.system, queries: queries.count, resumed });
+      return;
+    }
     baseline.close();
     await server.close();
     await register.close();
@@ -124,48 +154,70 @@ async function main(): Promise<void> {
     child.once('message', (m) => resolve(m as Prepared)),
   );
   const tls = await clientTls(prepared.pkiDir);
-  try {
-    const handshakes = await closedLoop(SECONDS, Infinity, () => status(prepared.baseline, '/', tls, {}));
-    let next = 0;
-    const registrations = await closedLoop(SECONDS * 3, prepared.requests.length, async () => {
-      const code = await status(prepared.identityServer, REGISTRATION_PATH, tls, {
-        method: 'POST',
-        body: prepared.requests[next++]!,
-        contentType: 'application/jwt',
-      });
-      if (code !== 201) throw new Error(`registration answered ${code}`);
+  /** Runs one closed loop, with the CPU time both processes spent on it. */
+  const phase = async (name: string, run: () => Promise<Loop>): Promise<Phase> => {
+    const serverBefore = await childCounters({ phase: name, edge: 'start' });
+    const generatorBefore = process.cpuUsage();
+    const loop = await run();
+    const generator = process.cpuUsage(generatorBefore);
+    const serverAfter = await childCounters({ phase: name, edge: 'end' });
+    return {
+      rate: loop.done / loop.seconds,
+      serverUs: (serverAfter.cpuUs - serverBefore.cpuUs) / loop.done,
+      generatorUs: (generator.user + generator.system) / loop.done,
+      queries: (serverAfter.queries - serverBefore.queries) / loop.done,
+      resumed: serverAfter.resumed - serverBefore.resumed,
+    };
+  };
+  const childCounters = (message: PhaseMessage) =>
+    new Promise<Counters>((resolve) => {
+      child.once('message', (counters) => resolve(counters as Counters));
+      child.send(message);
     });
+  try {
+    const handshakes = await phase('handshakes', () =>
+      closedLoop(SECONDS, Infinity, () => status(prepared.baseline, '/', tls, {})),
+    );
+    let next = 0;
+    const registrations = await phase('registrations', () =>
+      closedLoop(SECONDS * 3, prepared.requests.length, async () => {
+        const code = await status(prepared.identityServer, REGISTRATION_PATH, tls, {
+          method: 'POST',
+          body: prepared.requests[next++]!,
+          contentType: 'application/jwt',
+        });
+        if (code !== 201) throw new Error(`registration answered ${code}`);
+      }),
+    );
     const keepAlive = new https.Agent({ keepAlive: true, maxSockets: CONCURRENCY, ...tls });
     let form = 0;
-    const tokens = await closedLoop(SECONDS, prepared.forms.length, async () => {
-      const code = await status(prepared.identityServer, '/oauth2/token', tls, {
-        agent: keepAlive,
-        method: 'POST',
-        body: prepared.forms[form++]!,
-        contentType: 'application/x-www-form-urlencoded',
-      });
-      if (code !== 200) throw new Error(`token endpoint answered ${code}`);
-    });
+    const tokens = await phase('tokens', () =>
+      closedLoop(SECONDS, prepared.forms.length, async () => {
+        const code = await status(prepared.identityServer, '/oauth2/token', tls, {
+          agent: keepAlive,
+          method: 'POST',
+          body: prepared.forms[form++]!,
+          contentType: 'application/x-www-form-urlencoded',
+        });
+        if (code !== 200) throw new Error(`token endpoint answered ${code}`);
+      }),
+    );
     keepAlive.destroy();
 
+    const row = (measure: string, result: Phase, target?: string) => ({
+      measure,
+      'per second': Math.round(result.rate),
+      ratio: Number((result.rate / handshakes.rate).toFixed(2)),
+      'server CPU µs/op': Math.round(result.serverUs),
+      'generator CPU µs/op': Math.round(result.generatorUs),
+      'DB statements/op': Number(result.queries.toFixed(1)),
+      'resumed TLS sessions': result.resumed,
+      ...(target ? { target } : {}),
+    });
     console.table([
-      {
-        measure: '(a) bare mTLS handshakes, new connection each',
-        'per second': Math.round(handshakes),
-        ratio: 1,
-      },
-      {
-        measure: '(b) registrations, new mTLS connection each',
-        'per second': Math.round(registrations),
-        ratio: Number((registrations / handshakes).toFixed(2)),
-        target: '>= 300/s',
-      },
-      {
-        measure: '(c) cert-bound client_credentials tokens, keep-alive',
-        'per second': Math.round(tokens),
-        ratio: Number((tokens / handshakes).toFixed(2)),
-        target: '>= 1000/s',
-      },
+      row('(a) bare mTLS handshakes, new connection each', handshakes),
+      row('(b) registrations, new mTLS connection each', registrations, '>= 300/s'),
+      row('(c) cert-bound client_credentials tokens, keep-alive', tokens, '>= 1000/s'),
     ]);
     console.log(
       `concurrency ${CONCURRENCY}; loopback; servers in one child process, load generator in this one`,
@@ -175,8 +227,39 @@ async function main(): Promise<void> {
   }
 }
 
-/** Runs `task` with CONCURRENCY workers for `seconds` or `limit` tasks; returns completed tasks per second. */
-async function closedLoop(seconds: number, limit: number, task: () => Promise<unknown>): Promise<number> {
+interface Loop {
+  done: number;
+  seconds: number;
+}
+
+interface Phase {
+  rate: number;
+  /** CPU time (user + system) per completed operation, in the server child and in this process. */
+  serverUs: number;
+  generatorUs: number;
+  queries: number;
+  /** TLS sessions the servers resumed during the phase (must stay 0: every new connection is a full handshake). */
+  resumed: number;
+}
+
+/** Counts the statements run through `db`, in and out of transactions (BEGIN/COMMIT not included). */
+function countQueries(db: Database): { count: number } {
+  const counter = { count: 0 };
+  const counted = (target: Queryable): Queryable['query'] => {
+    const query = target.query.bind(target);
+    return (sql, params) => {
+      counter.count++;
+      return query(sql, params);
+    };
+  };
+  db.query = counted(db);
+  const transaction = db.transaction.bind(db);
+  db.transaction = (fn) => transaction((tx) => fn({ ...tx, query: counted(tx) }));
+  return counter;
+}
+
+/** Runs `task` with CONCURRENCY workers for `seconds` or `limit` tasks; returns how many completed and in what time. */
+async function closedLoop(seconds: number, limit: number, task: () => Promise<unknown>): Promise<Loop> {
   let done = 0;
   let started = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -190,7 +273,7 @@ async function closedLoop(seconds: number, limit: number, task: () => Promise<un
       }
     }),
   );
-  return done / ((performance.now() - begin) / 1000);
+  return { done, seconds: (performance.now() - begin) / 1000 };
 }
 
 interface SendOptions {
@@ -201,13 +284,21 @@ interface SendOptions {
   contentType?: string;
 }
 
-type Tls = { ca: string; cert: string; key: string };
+/**
+ * The client side of every connection: the sandbox CA, the recipient's certificate and key, loaded into
+ * one TLS context up front (not re-parsed from PEM for each new connection). No session is ever offered
+ * for resumption (`agent: false` keeps none), so each new connection is a full mutual-TLS handshake;
+ * the server child counts resumed sessions to prove it.
+ */
+type Tls = { secureContext: SecureContext };
 
 async function clientTls(pkiDir: string): Promise<Tls> {
   return {
-    ca: await readFile(join(pkiDir, 'ca.pem'), 'utf8'),
-    cert: await readFile(join(pkiDir, 'client.pem'), 'utf8'),
-    key: await readFile(join(pkiDir, 'client.key'), 'utf8'),
+    secureContext: createSecureContext({
+      ca: await readFile(join(pkiDir, 'ca.pem'), 'utf8'),
+      cert: await readFile(join(pkiDir, 'client.pem'), 'utf8'),
+      key: await readFile(join(pkiDir, 'client.key'), 'utf8'),
+    }),
   };
 }
 
