@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 import { issueSandboxClientCertificate } from '../lib/pki/index.ts';
+import { parseCommandLine } from '../scripts/lib/command-line.ts';
 import {
   type ConfigureFlagValues,
   configure,
@@ -79,31 +79,8 @@ switch (command) {
     process.exitCode = 2;
 }
 
-type Flags = Record<string, string | boolean | string[] | undefined>;
-
-/** node:util parseArgs with --help on every command and usage on a bad flag. */
-function parse(argv: string[], options: ParseArgsOptionsConfig, help: string, allowPositionals = false) {
-  let parsed: { values: Flags; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals,
-      strict: true,
-    });
-  } catch (error) {
-    console.error(`obkit: ${(error as Error).message}\n\n${help}`);
-    process.exit(2);
-  }
-  if (parsed.values.help) {
-    console.log(help);
-    process.exit(0);
-  }
-  return parsed;
-}
-
 async function up(argv: string[]): Promise<void> {
-  const { values } = parse(argv, upOptions, UP_HELP);
+  const { values } = parseCommandLine('obkit', { args: argv, options: upOptions }, UP_HELP);
   process.exitCode = await runUp(values as UpValues);
 }
 
@@ -120,7 +97,11 @@ API, loads the truststore, restarts where the target needs it, then the smoke te
   --no-smoke             skip the smoke test
 
 ${TARGET_HELP}`;
-  const { values } = parse(argv, { ...targetOptions, ...configureFlags }, help);
+  const { values } = parseCommandLine(
+    'obkit',
+    { args: argv, options: { ...targetOptions, ...configureFlags } },
+    help,
+  );
   await runAndReport(Boolean(values.json), async () => {
     const target = await resolveTarget(values as TargetFlags);
     const options = await configureOptionsFrom(values as ConfigureFlagValues);
@@ -140,7 +121,11 @@ request with a bad signature. Deletes what it registered. Production without an 
 need none and the rejection of a self-signed SSA.
 
 ${TARGET_HELP}`;
-  const { values } = parse(argv, { ...targetOptions, ...givenRecipientOptions }, help);
+  const { values } = parseCommandLine(
+    'obkit',
+    { args: argv, options: { ...targetOptions, ...givenRecipientOptions } },
+    help,
+  );
   await runAndReport(Boolean(values.json), async () => {
     const target = await resolveTarget(values as TargetFlags);
     const given = await readGivenRecipient(values as { ssa?: string; 'signing-key'?: string });
@@ -158,7 +143,7 @@ async function statusCommand(argv: string[]): Promise<void> {
 GET /health/ready of every service in the environment; exits 1 when one is not ready.
 
 ${TARGET_HELP}`;
-  const { values } = parse(argv, targetOptions, help);
+  const { values } = parseCommandLine('obkit', { args: argv, options: targetOptions }, help);
   await runAndReport(Boolean(values.json), async () => {
     const target = await resolveTarget(values as TargetFlags);
     const result = await serviceHealth(target);
@@ -174,17 +159,20 @@ async function pkiCommand(argv: string[]): Promise<void> {
 Issues a client transport certificate (EKU clientAuth) from the sandbox issuing CA of the state
 directory, which the sandbox truststore already trusts. Writes NAME.pem (certificate + issuing CA) and
 NAME.key (mode 0600) to --out (default <state-dir>/pki/clients/) and prints their paths.`;
-  const { values, positionals } = parse(
-    argv,
+  const { values, positionals } = parseCommandLine(
+    'obkit',
     {
-      cn: { type: 'string' },
-      days: { type: 'string' },
-      out: { type: 'string' },
-      'state-dir': { type: 'string' },
-      json: { type: 'boolean', default: false },
+      args: argv,
+      options: {
+        cn: { type: 'string' },
+        days: { type: 'string' },
+        out: { type: 'string' },
+        'state-dir': { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+      allowPositionals: true,
     },
     help,
-    true,
   );
   if (positionals[0] !== 'issue-client' || !values.cn) {
     console.error(help);
@@ -228,7 +216,11 @@ it on change (no restart). --truststore FILE.p12 edits a PKCS12 truststore for W
   --alias NAME           alias of an added certificate (a bundle gets NAME, NAME-2, …); default its CN
 
 ${TARGET_HELP}`;
-  const { values, positionals } = parse(argv, { ...targetOptions, alias: { type: 'string' } }, help, true);
+  const { values, positionals } = parseCommandLine(
+    'obkit',
+    { args: argv, options: { ...targetOptions, alias: { type: 'string' } }, allowPositionals: true },
+    help,
+  );
   const [action, ...rest] = positionals;
   if (!action || !['add', 'list', 'remove'].includes(action) || (action !== 'list' && !rest.length)) {
     console.error(help);

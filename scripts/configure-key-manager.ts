@@ -1,23 +1,20 @@
 #!/usr/bin/env node
 // Console step "add the OBKM key manager": create/update OBKM (ObKeyManager → identity server), give the
 // Resident Key Manager the connector credentials and disable it. Idempotent.
-import { parseArgs } from 'node:util';
-import { echo } from 'zx';
+import { parseCommandLine } from './lib/command-line.ts';
 import { keyManagerStep } from './lib/configure.ts';
 import { runAndReport, withProgress } from './lib/report.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
-const { values } = parseArgs({ options: targetOptions });
-if (values.help) {
-  echo(`Usage: scripts/configure-key-manager.ts [target options]
+const USAGE = `Usage: scripts/configure-key-manager.ts [target options]
 
 Creates or updates the OBKM key manager (type ObKeyManager, the identity server's endpoints, connector
 credentials, grant types, JWKS, token validation) and disables the Resident Key Manager.
 Reports "unchanged" when the API manager already matches.
 
-${TARGET_HELP}`);
-  process.exit(0);
-}
+${TARGET_HELP}`;
+
+const { values } = parseCommandLine('scripts/configure-key-manager.ts', { options: targetOptions }, USAGE);
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);

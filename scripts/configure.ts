@@ -1,16 +1,11 @@
 #!/usr/bin/env node
 // Every console step in WSO2's order: key manager → publish APIs → truststores → restart → smoke test.
-import { parseArgs } from 'node:util';
-import { echo } from 'zx';
+import { parseCommandLine } from './lib/command-line.ts';
 import { configure, configureFlags, configureOptionsFrom } from './lib/configure.ts';
 import { runAndReport, withProgress } from './lib/report.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
-const { values } = parseArgs({
-  options: { ...targetOptions, ...configureFlags },
-});
-if (values.help) {
-  echo(`Usage: scripts/configure.ts [options] [target options]
+const USAGE = `Usage: scripts/configure.ts [options] [target options]
 
 Runs configure-key-manager, publish-dcr-api, load-truststore, restart (only where the target needs it
 and the truststore changed) and smoke-test, in WSO2's order. Each step reports unchanged or updated.
@@ -20,9 +15,13 @@ and the truststore changed) and smoke-test, in WSO2's order. Each step reports u
   --ssa FILE --signing-key JWK.json     smoke-test with a given SSA (see smoke-test.ts --help)
   --no-smoke             skip the smoke test
 
-${TARGET_HELP}`);
-  process.exit(0);
-}
+${TARGET_HELP}`;
+
+const { values } = parseCommandLine(
+  'scripts/configure.ts',
+  { options: { ...targetOptions, ...configureFlags } },
+  USAGE,
+);
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Console step "import the CA certificates into the truststores": add, list or remove CAs by alias.
-import { parseArgs } from 'node:util';
-import { echo } from 'zx';
+import { parseCommandLine } from './lib/command-line.ts';
 import { runAndReport } from './lib/report.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 import {
@@ -12,13 +11,7 @@ import {
   removeCertificates,
 } from './lib/truststore.ts';
 
-const { values, positionals } = parseArgs({
-  options: { ...targetOptions, alias: { type: 'string' } },
-  allowPositionals: true,
-});
-const [action = 'list', ...rest] = positionals;
-if (values.help || !['add', 'list', 'remove'].includes(action)) {
-  echo(`Usage: scripts/load-truststore.ts add CERT.pem... [--alias NAME]
+const USAGE = `Usage: scripts/load-truststore.ts add CERT.pem... [--alias NAME]
        scripts/load-truststore.ts list
        scripts/load-truststore.ts remove ALIAS...
 
@@ -29,8 +22,17 @@ trusted is "unchanged"; a new one, or a new certificate under an existing alias,
 
   --alias NAME           alias of the added certificate (a bundle gets NAME, NAME-2, …); default its CN
 
-${TARGET_HELP}`);
-  process.exit(values.help ? 0 : 2);
+${TARGET_HELP}`;
+
+const { values, positionals } = parseCommandLine(
+  'scripts/load-truststore.ts',
+  { options: { ...targetOptions, alias: { type: 'string' } }, allowPositionals: true },
+  USAGE,
+);
+const [action = 'list', ...rest] = positionals;
+if (!['add', 'list', 'remove'].includes(action)) {
+  console.log(USAGE);
+  process.exit(2);
 }
 
 await runAndReport(values.json, async () => {

@@ -1,16 +1,11 @@
 #!/usr/bin/env node
 // Console step "publish the DCR API": import, endpoint, business plan, in-sequence, revision, deploy, publish.
-import { parseArgs } from 'node:util';
-import { echo } from 'zx';
+import { parseCommandLine } from './lib/command-line.ts';
 import { publishStep } from './lib/configure.ts';
 import { runAndReport, withProgress } from './lib/report.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
-const { values } = parseArgs({
-  options: { ...targetOptions, definition: { type: 'string' }, insequence: { type: 'string' } },
-});
-if (values.help) {
-  echo(`Usage: scripts/publish-dcr-api.ts [--definition FILE] [--insequence FILE] [target options]
+const USAGE = `Usage: scripts/publish-dcr-api.ts [--definition FILE] [--insequence FILE] [target options]
 
 Imports the CDR DCR API (default: apis/cdr-dcr/0.2/), sets the identity server's DCR endpoint and the
 Unlimited business plan, uploads the request in-sequence with the identity server's admin credential
@@ -21,9 +16,13 @@ gateway's vhost and publishes. Reports "unchanged" when all of that is already i
   --definition FILE      Swagger 2.0 / OpenAPI 3 definition (e.g. WSO2's au-dcr-swagger.yaml)
   --insequence FILE      request mediation sequence (e.g. WSO2's au-dcr-insequence-0.2.xml)
 
-${TARGET_HELP}`);
-  process.exit(0);
-}
+${TARGET_HELP}`;
+
+const { values } = parseCommandLine(
+  'scripts/publish-dcr-api.ts',
+  { options: { ...targetOptions, definition: { type: 'string' }, insequence: { type: 'string' } } },
+  USAGE,
+);
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);

@@ -1,16 +1,11 @@
 #!/usr/bin/env node
 // The smoke registration, as an Accredited Data Recipient: SSA → POST → token → GET/PUT/DELETE, plus refusals.
-import { parseArgs } from 'node:util';
-import { echo } from 'zx';
+import { parseCommandLine } from './lib/command-line.ts';
 import { runAndReport, withProgress } from './lib/report.ts';
 import { givenRecipientOptions, readGivenRecipient, runSmokeTest } from './lib/smoke.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
-const { values } = parseArgs({
-  options: { ...targetOptions, ...givenRecipientOptions },
-});
-if (values.help) {
-  echo(`Usage: scripts/smoke-test.ts [--ssa FILE --signing-key JWK.json --client-cert FILE --client-key FILE] [target options]
+const USAGE = `Usage: scripts/smoke-test.ts [--ssa FILE --signing-key JWK.json --client-cert FILE --client-key FILE] [target options]
 
 Checks discovery and the JWKS, that the gateway refuses an untrusted client certificate, then registers
 through the gateway over mutual TLS (201, client_id, SSA returned unmodified, metadata), gets a
@@ -20,9 +15,13 @@ The SSA comes from the sandbox Register (a fresh software product with a hosted 
 with the recipient's private signing key (JWK). A production target without an SSA gets the checks
 that need none, plus the rejection of a self-signed SSA.
 
-${TARGET_HELP}`);
-  process.exit(0);
-}
+${TARGET_HELP}`;
+
+const { values } = parseCommandLine(
+  'scripts/smoke-test.ts',
+  { options: { ...targetOptions, ...givenRecipientOptions } },
+  USAGE,
+);
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);
