@@ -12,6 +12,7 @@
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -82,10 +83,12 @@ async function main(): Promise<void> {
 
     const gatewayProcess = fork(new URL(import.meta.url), ['gateway', stateDir], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      // BENCH_PROFILE=<dir> writes a CPU profile of the gateway process there.
-      execArgv: process.env.BENCH_PROFILE
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
-        : [],
+      // BENCH_PROFILE=<dir> writes a CPU profile of the gateway process there; BENCH_GATEWAY_FLAGS adds
+      // Node flags to it (e.g. `--perf-basic-prof` for `perf`, GC settings).
+      execArgv: [
+        ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+        ...(process.env.BENCH_GATEWAY_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ],
     });
     cleanup.unshift(() => gatewayProcess.kill('SIGTERM'));
     const gatewayUrl = await new Promise<string>((resolve, reject) => {
@@ -104,8 +107,8 @@ async function main(): Promise<void> {
       connections: CONNECTIONS,
     });
     const gatewayCpu = () =>
-      new Promise<number>((resolve) => {
-        gatewayProcess.once('message', (message) => resolve(Number(message)));
+      new Promise<CpuSample>((resolve) => {
+        gatewayProcess.once('message', (message) => resolve(JSON.parse(String(message)) as CpuSample));
         gatewayProcess.send('cpu');
       });
     const path = '/cds-au/v1/banking/products';
@@ -115,14 +118,23 @@ async function main(): Promise<void> {
         backendWorker.postMessage('busy');
       });
     const backendBefore = await backendBusy();
+    const hostBeforeDirect = cpuSample();
+    const machineBeforeDirect = machineBusy();
     const direct = await load(job(`${backendUrl}${path}`));
+    const hostDirect = cpuSample(hostBeforeDirect);
+    const foreignDirect = foreignShare(machineBeforeDirect, machineBusy(), [hostDirect]);
     const backendPerRequest =
       (((await backendBusy()) - backendBefore) * 1000) /
       (direct.requests * ((direct.seconds + WARMUP_SECONDS) / direct.seconds));
     const cpuBefore = await gatewayCpu();
+    const hostBeforeThrough = cpuSample();
+    const machineBeforeThrough = machineBusy();
     const through = await load(job(`${gatewayUrl}${path}`));
+    const machineAfterThrough = machineBusy();
+    const hostThrough = cpuSample(hostBeforeThrough);
     // Includes the warm-up requests, which are not counted: an upper bound per request.
-    const cpuPerRequest = (await gatewayCpu()) - cpuBefore;
+    const gateway = cpuSample(cpuBefore, await gatewayCpu());
+    const foreignThrough = foreignShare(machineBeforeThrough, machineAfterThrough, [hostThrough, gateway]);
 
     const ratio = through.requests / through.seconds / (direct.requests / direct.seconds);
     console.log(
@@ -131,9 +143,28 @@ async function main(): Promise<void> {
     console.log(line('direct to backend', direct));
     console.log(line('through gateway', through));
     const warmupShare = (through.seconds + WARMUP_SECONDS) / through.seconds;
+    const directCount = direct.requests * ((direct.seconds + WARMUP_SECONDS) / direct.seconds);
+    const throughCount = through.requests * warmupShare;
     console.log(`backend busy ≈ ${backendPerRequest.toFixed(0)} µs per request (direct run)`);
+    console.log(`gateway process CPU ≤ ${perRequest(gateway, throughCount)}`);
+    // The load generator and the backend share this process: their CPU per request, for the 2-core budget.
+    console.log(`load+backend process CPU: direct ${perRequest(hostDirect, directCount)}`);
+    console.log(`load+backend process CPU: through ${perRequest(hostThrough, throughCount)}`);
+    // Other work on the machine (tests, builds) skews rates: say how much there was.
+    if (foreignDirect !== undefined && foreignThrough !== undefined) {
+      const noisy =
+        Math.max(foreignDirect, foreignThrough) > 10 ? ' — rates NOT reliable, rerun on a quiet machine' : '';
+      console.log(
+        `other processes: ${foreignDirect.toFixed(0)} % (direct run), ${foreignThrough.toFixed(0)} % (through run) of the machine${noisy}`,
+      );
+    }
+    // Both runs are CPU-bound on a small machine, so the ratio of the rates tends to the ratio of the CPU
+    // spent per request by everything on the machine; this estimate is steadier than the rates under noise.
+    const directCpu = (hostDirect.user + hostDirect.system) / directCount;
+    const throughCpu = (hostThrough.user + hostThrough.system + gateway.user + gateway.system) / throughCount;
     console.log(
-      `gateway process CPU ≤ ${(cpuPerRequest / (through.requests * warmupShare)).toFixed(0)} µs per request`,
+      `CPU per request, all bench processes: direct ${directCpu.toFixed(0)} µs, through ${throughCpu.toFixed(0)} µs ` +
+        `→ CPU-bound ratio ≈ ${((directCpu / throughCpu) * 100).toFixed(1)} %`,
     );
     const rps = through.requests / through.seconds;
     console.log(
@@ -147,6 +178,68 @@ async function main(): Promise<void> {
   } finally {
     for (const step of cleanup) await step();
   }
+}
+
+/** CPU time (µs) and context switches of a process, absolute or since `from`. */
+interface CpuSample {
+  user: number;
+  system: number;
+  voluntary: number;
+  involuntary: number;
+}
+
+function cpuSample(from?: CpuSample, to?: CpuSample): CpuSample {
+  const { userCPUTime, systemCPUTime, voluntaryContextSwitches, involuntaryContextSwitches } =
+    process.resourceUsage();
+  const now = to ?? {
+    user: userCPUTime,
+    system: systemCPUTime,
+    voluntary: voluntaryContextSwitches,
+    involuntary: involuntaryContextSwitches,
+  };
+  if (!from) return now;
+  return {
+    user: now.user - from.user,
+    system: now.system - from.system,
+    voluntary: now.voluntary - from.voluntary,
+    involuntary: now.involuntary - from.involuntary,
+  };
+}
+
+/** Busy CPU time of the whole machine (µs, all cores) and wall time, from /proc/stat; undefined elsewhere. */
+function machineBusy(): { busy: number; cores: number; at: number } | undefined {
+  try {
+    const lines = readFileSync('/proc/stat', 'utf8').split('\n');
+    const [, ...fields] = lines[0]!.trim().split(/\s+/);
+    const ticks = fields.map(Number);
+    const busy = ticks.reduce((sum, value) => sum + value, 0) - ticks[3]! - ticks[4]!;
+    const cores = lines.filter((entry) => /^cpu\d/.test(entry)).length;
+    // USER_HZ is 100 on Linux.
+    return { busy: busy * 10_000, cores, at: performance.now() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Share of the machine (%) used by processes other than the given CPU samples between two readings. */
+function foreignShare(
+  before: ReturnType<typeof machineBusy>,
+  after: ReturnType<typeof machineBusy>,
+  ours: CpuSample[],
+): number | undefined {
+  if (!before || !after) return undefined;
+  const own = ours.reduce((sum, sample) => sum + sample.user + sample.system, 0);
+  const capacity = (after.at - before.at) * 1000 * after.cores;
+  return Math.max(0, ((after.busy - before.busy - own) / capacity) * 100);
+}
+
+function perRequest(cpu: CpuSample, requests: number): string {
+  const per = (value: number) => (value / requests).toFixed(1);
+  return (
+    `${((cpu.user + cpu.system) / requests).toFixed(0)} µs per request ` +
+    `(user ${per(cpu.user)}, system ${per(cpu.system)}; context switches per request: ` +
+    `voluntary ${(cpu.voluntary / requests).toFixed(2)}, involuntary ${(cpu.involuntary / requests).toFixed(2)})`
+  );
 }
 
 function line(name: string, result: LoadResult): string {
@@ -258,10 +351,7 @@ async function runGateway(stateDir: string): Promise<void> {
   const gateway = await createGateway(config, { feed: 'manual' });
   if (!gateway.snapshotVersion) throw new Error('the gateway did not load the bench snapshot');
   process.send!(gateway.url);
-  process.on('message', () => {
-    const { user, system } = process.cpuUsage();
-    process.send!(String(user + system));
-  });
+  process.on('message', () => process.send!(JSON.stringify(cpuSample())));
   process.on('SIGTERM', () => {
     void gateway.close().then(() => process.exit(0));
   });
