@@ -23,13 +23,7 @@ import {
   type TargetFlags,
   targetOptions,
 } from '../scripts/lib/target.ts';
-import {
-  addCertificates,
-  listCertificates,
-  openTruststore,
-  readCertificateFiles,
-  removeCertificates,
-} from '../scripts/lib/truststore.ts';
+import { editTruststore, isTruststoreAction, targetTruststore } from '../scripts/lib/truststore.ts';
 import { runUp, UP_HELP, type UpValues, upOptions } from '../scripts/lib/up.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -222,22 +216,13 @@ ${TARGET_HELP}`;
     help,
   );
   const [action, ...rest] = positionals;
-  if (!action || !['add', 'list', 'remove'].includes(action) || (action !== 'list' && !rest.length)) {
+  if (!isTruststoreAction(action) || (action !== 'list' && !rest.length)) {
     console.error(help);
     process.exitCode = 2;
     return;
   }
   await runAndReport(Boolean(values.json), async () => {
     const target = await resolveTarget(values as TargetFlags);
-    const store = openTruststore(
-      target.manifest.truststore.path,
-      target.manifest.truststore.format,
-      target.truststorePassword,
-    );
-    if (action === 'list') return [await listCertificates(store)];
-    if (action === 'remove') return [await removeCertificates(store, rest)];
-    return [
-      await addCertificates(store, await readCertificateFiles(rest, values.alias as string | undefined)),
-    ];
+    return [await editTruststore(targetTruststore(target), action, rest, values.alias)];
   });
 }

@@ -3,13 +3,7 @@
 import { parseCommandLine } from './lib/command-line.ts';
 import { runAndReport } from './lib/report.ts';
 import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
-import {
-  addCertificates,
-  listCertificates,
-  openTruststore,
-  readCertificateFiles,
-  removeCertificates,
-} from './lib/truststore.ts';
+import { editTruststore, isTruststoreAction, targetTruststore } from './lib/truststore.ts';
 
 const USAGE = `Usage: scripts/load-truststore.ts add CERT.pem... [--alias NAME]
        scripts/load-truststore.ts list
@@ -30,17 +24,12 @@ const { values, positionals } = parseCommandLine(
   USAGE,
 );
 const [action = 'list', ...rest] = positionals;
-if (!['add', 'list', 'remove'].includes(action)) {
+if (!isTruststoreAction(action)) {
   console.log(USAGE);
   process.exit(2);
 }
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);
-  const { path, format } = target.manifest.truststore;
-  const store = openTruststore(path, format, target.truststorePassword);
-  if (action === 'list') return [await listCertificates(store)];
-  if (!rest.length) throw new Error(`${action} needs ${action === 'add' ? 'certificate files' : 'aliases'}`);
-  if (action === 'remove') return [await removeCertificates(store, rest)];
-  return [await addCertificates(store, await readCertificateFiles(rest, values.alias))];
+  return [await editTruststore(targetTruststore(target), action, rest, values.alias)];
 });

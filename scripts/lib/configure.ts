@@ -8,7 +8,7 @@ import type { Progress, StepResult } from './report.ts';
 import { restartServices } from './restart.ts';
 import { type GivenRecipient, givenRecipientOptions, readGivenRecipient, runSmokeTest } from './smoke.ts';
 import type { Target } from './target.ts';
-import { addCertificates, openTruststore, readCertificateFiles } from './truststore.ts';
+import { addCertificates, readCertificateFiles, targetTruststore } from './truststore.ts';
 
 /**
  * Every console step in WSO2's order — key manager → publish APIs → truststores → restart (where the
@@ -122,9 +122,7 @@ export async function truststoreStep(
       actions: ['no CA certificates given (--trust FILE)'],
     };
   }
-  const { path, format } = target.manifest.truststore;
-  const store = openTruststore(path, format, target.truststorePassword);
-  return addCertificates(store, await readCertificateFiles(sources), progress);
+  return addCertificates(targetTruststore(target), await readCertificateFiles(sources), progress);
 }
 
 export async function configure(target: Target, options: ConfigureOptions = {}): Promise<StepResult[]> {

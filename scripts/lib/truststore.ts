@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { splitPemBundle } from '../../lib/pki/index.ts';
 import { readPkcs12Truststore, type TrustedCertificate, writePkcs12Truststore } from './pkcs12.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
+import type { Target } from './target.ts';
 
 /**
  * The "import the CA certificates into the truststores" console step. Native targets keep a PEM bundle
@@ -18,6 +19,30 @@ export interface Truststore {
   readonly format: 'pem' | 'pkcs12';
   read(): Promise<TrustedCertificate[]>;
   write(entries: TrustedCertificate[]): Promise<void>;
+}
+
+/** The truststore of `target`'s manifest (a PKCS12 one opened with the target's truststore password). */
+export function targetTruststore(target: Pick<Target, 'manifest' | 'truststorePassword'>): Truststore {
+  const { path, format } = target.manifest.truststore;
+  return openTruststore(path, format, target.truststorePassword);
+}
+
+export type TruststoreAction = 'add' | 'list' | 'remove';
+export function isTruststoreAction(value: string | undefined): value is TruststoreAction {
+  return value === 'add' || value === 'list' || value === 'remove';
+}
+
+/** `list`, `add CERT.pem…` (under `alias`, default each CN) or `remove ALIAS…`. */
+export async function editTruststore(
+  store: Truststore,
+  action: TruststoreAction,
+  args: string[],
+  alias?: string,
+): Promise<StepResult> {
+  if (action === 'list') return listCertificates(store);
+  if (!args.length) throw new Error(`${action} needs ${action === 'add' ? 'certificate files' : 'aliases'}`);
+  if (action === 'remove') return removeCertificates(store, args);
+  return addCertificates(store, await readCertificateFiles(args, alias));
 }
 
 export function openTruststore(path: string, format: 'pem' | 'pkcs12', password?: string): Truststore {

@@ -10,6 +10,8 @@ import { createCertificateAuthority, issueCertificate } from '../../lib/pki/inde
 import { readPkcs12Truststore } from '../../scripts/lib/pkcs12.ts';
 import {
   addCertificates,
+  editTruststore,
+  isTruststoreAction,
   listCertificates,
   openTruststore,
   readCertificateFiles,
@@ -73,6 +75,19 @@ describe('PEM truststore (native targets)', () => {
 
   it('refuses a leaf certificate: truststores hold CAs', async () => {
     await expect(readCertificateFiles([leafFile])).rejects.toThrow(/is not a CA certificate/);
+  });
+});
+
+describe('obkit truststore and scripts/load-truststore.ts actions', () => {
+  it('add, list and remove by alias; add and remove need arguments', async () => {
+    const store = openTruststore(join(dir, 'actions.pem'), 'pem');
+    expect((await editTruststore(store, 'add', [rootFile], 'cdr-root')).status).toBe('updated');
+    const listed = (await editTruststore(store, 'list', [])).data?.certificates as { alias: string }[];
+    expect(listed.map((entry) => entry.alias)).toEqual(['cdr-root']);
+    await expect(editTruststore(store, 'add', [])).rejects.toThrow('add needs certificate files');
+    await expect(editTruststore(store, 'remove', [])).rejects.toThrow('remove needs aliases');
+    expect((await editTruststore(store, 'remove', ['cdr-root'])).status).toBe('updated');
+    expect(isTruststoreAction('list') && !isTruststoreAction('import')).toBe(true);
   });
 });
 
