@@ -27,6 +27,11 @@ export function conflict(description: string): ApiError {
   return new ApiError(409, 'Conflict', description);
 }
 
+/** A WSO2 list answer holding every item on one page (`count`, `list`, `pagination`). */
+export function wholeList<T>(list: T[]) {
+  return { count: list.length, list, pagination: { offset: 0, limit: list.length, total: list.length } };
+}
+
 const MULTIPART_FIELD_LIMIT = 2 * 1024 * 1024;
 
 /** Every part of a multipart request as text (fields and files alike), size-capped. */

@@ -10,7 +10,7 @@ import { ClientStore } from '../auth/clients.ts';
 import { callerOf, requireScope } from '../auth/require-scope.ts';
 import type { ApiManagerContext } from '../context.ts';
 import { ApiStore } from '../publisher/api-store.ts';
-import { badRequest, conflict, notFound, parseBody } from '../request.ts';
+import { badRequest, conflict, notFound, parseBody, wholeList } from '../request.ts';
 import { KeyManagerConnector } from './key-generation.ts';
 
 const applicationSchema = z.looseObject({
@@ -125,11 +125,7 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
         );
         const matching = rows.rows.filter((row) => !query || row.name === query);
         const list = await Promise.all(matching.map(applicationDto));
-        return {
-          count: list.length,
-          list,
-          pagination: { offset: 0, limit: list.length, total: list.length },
-        };
+        return wholeList(list);
       });
 
       devportal.get('/applications/:id', { preHandler: manageApps }, async (request) =>
@@ -305,11 +301,7 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
           [callerOf(request), query.applicationId ?? null, query.apiId ?? null],
         );
         const list = rows.rows.map(subscriptionDto);
-        return {
-          count: list.length,
-          list,
-          pagination: { offset: 0, limit: list.length, total: list.length },
-        };
+        return wholeList(list);
       });
 
       devportal.delete('/subscriptions/:id', { preHandler: manageSubscriptions }, async (request, reply) => {

@@ -5,7 +5,7 @@ import { PUBLISHER_API } from '../../../lib/wso2/management-api.ts';
 import { gatewayEnvironments } from '../admin/environments.ts';
 import { callerOf, requireScope } from '../auth/require-scope.ts';
 import type { ApiManagerContext } from '../context.ts';
-import { badRequest, notFound, parseBody, readMultipart } from '../request.ts';
+import { badRequest, notFound, parseBody, readMultipart, wholeList } from '../request.ts';
 import { applyUpdate, importPropertiesSchema } from './api-input.ts';
 import {
   type ApiModel,
@@ -150,11 +150,7 @@ export async function registerPublisherRoutes(
       publisher.get('/apis/:apiId/operation-policies', { preHandler: viewPolicies }, async (request) => {
         const api = await apis.get(apiIdOf(request));
         const list = (await policies.list(api.id)).map(operationPolicyDto);
-        return {
-          count: list.length,
-          list,
-          pagination: { offset: 0, limit: list.length, total: list.length },
-        };
+        return wholeList(list);
       });
 
       publisher.get(
@@ -187,7 +183,7 @@ export async function registerPublisherRoutes(
         '/operation-policies',
         { preHandler: requireScope(tokens, 'apim:common_operation_policy_view', 'apim:api_view') },
         // Common (shared) policies: none are offered; API-specific policies carry the mediation.
-        async () => ({ count: 0, list: [], pagination: { offset: 0, limit: 0, total: 0 } }),
+        async () => wholeList([]),
       );
 
       publisher.post('/apis/:apiId/revisions', { preHandler: publish }, async (request, reply) => {
