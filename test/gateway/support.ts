@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Agent, request } from 'undici';
-import { type Config, loadConfig } from '../../lib/config/index.ts';
+import { type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
 import type {
   DeployedApi,
   GatewaySnapshot,
@@ -33,7 +33,7 @@ export async function createTestState(overrides: Record<string, unknown> = {}) {
   const config = (extra: Record<string, unknown> = {}): Config =>
     loadConfig({
       env: {},
-      overrides: merge(
+      overrides: deepMerge(
         {
           obkit: {
             state_dir: dir,
@@ -42,7 +42,7 @@ export async function createTestState(overrides: Record<string, unknown> = {}) {
             gateway: { port: 0 },
           },
         },
-        merge(overrides, extra),
+        deepMerge(overrides, extra),
       ),
     });
   return {
@@ -377,16 +377,4 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key];
-    out[key] =
-      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object'
-        ? merge(current as Record<string, unknown>, value as Record<string, unknown>)
-        : value;
-  }
-  return out;
 }

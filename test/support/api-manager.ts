@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { type Config, loadConfig } from '../../lib/config/index.ts';
+import { type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
 import { ensureSandboxPki, type SandboxPki } from '../../lib/pki/index.ts';
 import { HttpClient, ManagementSession } from '../../scripts/lib/api-client.ts';
 import {
@@ -113,16 +113,4 @@ export async function startApiManager(options: StartApiManagerOptions = {}): Pro
       if (stateDir) await rm(stateDir, { recursive: true, force: true });
     },
   };
-}
-
-function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key];
-    out[key] =
-      value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object'
-        ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>)
-        : value;
-  }
-  return out;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { Agent, request as undiciRequest } from 'undici';
-import { type Config, loadConfig } from '../../lib/config/index.ts';
+import { type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
 import type { Database } from '../../lib/storage/index.ts';
 import {
   createIdentityServer,
@@ -101,7 +101,7 @@ export async function startIdentityServer(
     options.schema ?? (options.databaseUrl ? `identity_server_${randomBytes(5).toString('hex')}` : undefined);
   const config = loadConfig({
     env: {},
-    overrides: merge(
+    overrides: deepMerge(
       {
         obkit: {
           mode: 'sandbox',
@@ -329,20 +329,4 @@ export async function requestClientCredentialsToken(
     body: form.toString(),
     ...(client.identity !== undefined ? { identity: client.identity } : {}),
   });
-}
-
-function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key];
-    const nested =
-      typeof value === 'object' &&
-      value !== null &&
-      !Array.isArray(value) &&
-      typeof current === 'object' &&
-      current !== null &&
-      !Array.isArray(current);
-    out[key] = nested ? merge(current as Record<string, unknown>, value as Record<string, unknown>) : value;
-  }
-  return out;
 }
