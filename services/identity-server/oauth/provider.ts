@@ -7,6 +7,7 @@ import type { Database } from '../../../lib/storage/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
 import { CDR_CLIENT_METADATA, createAdapterFactory } from './adapter.ts';
 import type { ClientCertificateResolver } from './client-certificate.ts';
+import { LocalSigningKey } from './local-signing-key.ts';
 import { detectReplaysAtomically } from './replay-detection.ts';
 import type { SigningKeySet } from './signing-keys.ts';
 import { structuredTokenEndpoints } from './structured-tokens.ts';
@@ -68,7 +69,11 @@ export function buildProvider(options: ProviderOptions): Provider {
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(options.db, GRANT_TYPES, scopes),
-    jwks: options.keys.privateJwks as Configuration['jwks'],
+    // Signing keys are imported once and sign on the thread pool (local-signing-key.ts); retired keys
+    // only verify and stay plain JWKs.
+    jwks: {
+      keys: options.keys.privateJwks.keys.map((jwk) => (jwk.key_ops ? jwk : new LocalSigningKey(jwk))),
+    } as Configuration['jwks'],
     routes: OAUTH_ROUTES,
     // All issued scopes are the provider's own (so a client's registered `scope` limits what it gets); the
     // server rebuilds the provider when the scope table changes.
@@ -92,6 +97,7 @@ export function buildProvider(options: ProviderOptions): Provider {
     extraClientMetadata: { properties: [...CDR_CLIENT_METADATA] },
     features: {
       devInteractions: { enabled: false },
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       rpInitiatedLogout: { enabled: false },
       pushedAuthorizationRequests: { enabled: false },
       dPoP: { enabled: false },
