@@ -15,7 +15,8 @@ import { pruneExpiredJtis } from './dcr/replay-cache.ts';
 import { keyManagerRoutes } from './keymanager/routes.ts';
 import { migrations } from './migrations.ts';
 import { AccessTokenVerifier } from './oauth/access-tokens.ts';
-import { pruneExpiredPayloads } from './oauth/adapter.ts';
+import { type ClientRow, pruneExpiredPayloads } from './oauth/adapter.ts';
+import { ClientCache } from './oauth/client-cache.ts';
 import { ClientCertificateResolver } from './oauth/client-certificate.ts';
 import { buildProvider, OAUTH_MOUNT, OAUTH_ROUTES } from './oauth/provider.ts';
 import {
@@ -139,6 +140,7 @@ async function start(
   });
   closers.push(() => outbound.close());
   const certificates = new ClientCertificateResolver(ob.tls.internal_ca, logger);
+  const clients = new ClientCache<ClientRow>();
   const verifier = new AccessTokenVerifier(db, { issuer, audience: url, keys: () => keys });
   let scopeNames = await new ScopeStore(db).names();
   const scopes = new ScopeStore(db, { onChange: () => refreshProvider() });
@@ -155,6 +157,7 @@ async function start(
       scopes: scopeNames,
       certificates,
       verifier,
+      clients,
       outbound,
       logger,
     });
@@ -186,6 +189,7 @@ async function start(
     clientCertificate: (request) => certificates.certificateOf(request.raw),
     isAdminCredential,
     verifyAccessToken: (token) => verifier.verify(token),
+    clientChanged: (clientId) => clients.evict(clientId),
   };
 
   const app = service.app;

@@ -36,4 +36,6 @@ export interface DcrDependencies {
   isAdminCredential(authorization: string | undefined): boolean;
   /** Verifies signature, expiry and revocation of an access token; throws InvalidToken otherwise. */
   verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+  /** A registration was updated or deleted: the OAuth core forgets what it had loaded of the client. */
+  clientChanged(clientId: string): void;
 }

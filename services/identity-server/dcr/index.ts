@@ -92,6 +92,7 @@ export function dcrRoutes(deps: DcrDependencies) {
       const context = newContext(runtime, request, existing);
       await runSteps(context, validateRegistrationUpdate);
       const client = await updateClient(context, existing);
+      deps.clientChanged(client.client_id);
       deps.logger.info(
         { client_id: client.client_id, software_id: client.software_id },
         'registration updated',
@@ -101,8 +102,9 @@ export function dcrRoutes(deps: DcrDependencies) {
 
     app.delete<{ Params: { clientId: string } }>('/register/:clientId', async (request, reply) => {
       const client = await authenticateCaller(deps, request);
-      if (!(await deleteClient(deps.db, client.client_id)))
-        throw new InvalidClient('the client is not registered');
+      const deleted = await deleteClient(deps.db, client.client_id);
+      deps.clientChanged(client.client_id);
+      if (!deleted) throw new InvalidClient('the client is not registered');
       deps.logger.info(
         { client_id: client.client_id, software_id: client.software_id },
         'registration deleted',

@@ -1,12 +1,14 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Database } from '../../../lib/storage/index.ts';
+import type { ClientCache } from './client-cache.ts';
 
 /**
  * oidc-provider's storage over lib/storage. Clients are not oidc-provider's to manage: the CDR DCR
- * endpoint and the key-manager API write the `clients` table, and model `Client` only reads it — so a
- * deleted client is gone at once and the token endpoint answers `invalid_client`. Every other model
- * (grants, refresh tokens, client-assertion replay detection, ...) lives in `oidc_payloads` with its
- * expiry; expired rows are never returned and are pruned by `pruneExpiredPayloads`.
+ * endpoint and the key-manager API write the `clients` table, and model `Client` only reads it (CDR
+ * clients through a brief cache, client-cache.ts) — a deleted client is refused at once and the token
+ * endpoint answers `invalid_client`. Every other model (grants, refresh tokens, ...) lives in
+ * `oidc_payloads` with its expiry; expired rows are never returned and are pruned by
+ * `pruneExpiredPayloads`. Client-assertion replay detection has its own statement (replay-detection.ts).
  */
 
 /** CDR registration fields the provider keeps on the client (available to policies and token claims). */
@@ -115,17 +117,30 @@ class ClientAdapter implements Adapter {
   readonly #db: Database;
   readonly #grantTypes: ReadonlySet<string>;
   readonly #scopes: ReadonlySet<string>;
-  constructor(db: Database, grantTypes: ReadonlySet<string>, scopes: ReadonlySet<string>) {
+  readonly #cache: ClientCache<ClientRow>;
+  constructor(
+    db: Database,
+    grantTypes: ReadonlySet<string>,
+    scopes: ReadonlySet<string>,
+    cache: ClientCache<ClientRow>,
+  ) {
     this.#db = db;
     this.#grantTypes = grantTypes;
     this.#scopes = scopes;
+    this.#cache = cache;
   }
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const { rows } = await this.#db.query<ClientRow>(
-      'SELECT client_id, source, metadata, client_secret, client_id_issued_at FROM clients WHERE client_id = $1',
-      [id],
-    );
-    return rows[0] ? toProviderClient(rows[0], this.#grantTypes, this.#scopes) : undefined;
+    let row = this.#cache.get(id);
+    if (!row) {
+      const { rows } = await this.#db.query<ClientRow>(
+        'SELECT client_id, source, metadata, client_secret, client_id_issued_at FROM clients WHERE client_id = $1',
+        [id],
+      );
+      row = rows[0];
+      // CDR clients only: private_key_jwt re-checks registration atomically with the jti (client-cache.ts).
+      if (row?.source === 'cdr-dcr') this.#cache.set(id, row);
+    }
+    return row ? toProviderClient(row, this.#grantTypes, this.#scopes) : undefined;
   }
   async upsert(): Promise<void> {
     throw new Error('clients are written by the DCR and key-manager APIs, not by oidc-provider');
@@ -214,10 +229,11 @@ export function createAdapterFactory(
   db: Database,
   supportedGrantTypes: ReadonlySet<string>,
   knownScopes: ReadonlySet<string>,
+  clients: ClientCache<ClientRow>,
 ) {
   return (model: string): Adapter =>
     model === 'Client'
-      ? new ClientAdapter(db, supportedGrantTypes, knownScopes)
+      ? new ClientAdapter(db, supportedGrantTypes, knownScopes, clients)
       : new PayloadAdapter(db, model);
 }
 

@@ -5,7 +5,8 @@ import type { Config } from '../../../lib/config/index.ts';
 import type { OutboundClient } from '../../../lib/http/outbound.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import type { AccessTokenVerifier } from './access-tokens.ts';
-import { CDR_CLIENT_METADATA, createAdapterFactory } from './adapter.ts';
+import { CDR_CLIENT_METADATA, type ClientRow, createAdapterFactory } from './adapter.ts';
+import type { ClientCache } from './client-cache.ts';
 import type { ClientCertificateResolver } from './client-certificate.ts';
 import { LocalSigningKey } from './local-signing-key.ts';
 import { detectReplaysAtomically } from './replay-detection.ts';
@@ -43,6 +44,8 @@ export interface ProviderOptions {
   scopes: ReadonlySet<string>;
   certificates: ClientCertificateResolver;
   verifier: AccessTokenVerifier;
+  /** CDR clients loaded recently; shared across provider rebuilds and told of DCR changes. */
+  clients: ClientCache<ClientRow>;
   outbound: OutboundClient;
   logger: Logger;
 }
@@ -68,7 +71,7 @@ export function buildProvider(options: ProviderOptions): Provider {
   const sizeLimit = config.open_banking.dcr.jwks_retriever.size_limit;
 
   const configuration: Configuration = {
-    adapter: createAdapterFactory(options.db, GRANT_TYPES, scopes),
+    adapter: createAdapterFactory(options.db, GRANT_TYPES, scopes, options.clients),
     // Signing keys are imported once and sign on the thread pool (local-signing-key.ts); retired keys
     // only verify and stay plain JWKs.
     jwks: {
@@ -166,7 +169,7 @@ export function buildProvider(options: ProviderOptions): Provider {
   };
 
   const provider = new Provider(options.issuer, configuration);
-  detectReplaysAtomically(provider, options.db);
+  detectReplaysAtomically(provider, options.db, options.clients);
   provider.use(structuredTokenEndpoints(options.verifier));
   provider.on('server_error', (_ctx: KoaContextWithOIDC, error: Error) =>
     logger.error({ err: error }, 'oauth server error'),
