@@ -25,11 +25,15 @@ export function decodeCertificateHeader(value: string | string[] | undefined): X
 
 /**
  * True when the TLS peer is the gateway: its certificate verified during the handshake, was issued by
- * the deployment's internal CA (never the recipients' CA) and names the gateway.
+ * the deployment's internal CA (never the recipients' CA) and names the gateway. `peer`: the socket's
+ * peer certificate when the caller has it already (each `getPeerX509Certificate` call parses it anew).
  */
-export function isGatewayConnection(socket: TLSSocket, internalCas: readonly X509Certificate[]): boolean {
+export function isGatewayConnection(
+  socket: TLSSocket,
+  internalCas: readonly X509Certificate[],
+  peer: X509Certificate | undefined = socket.authorized ? socket.getPeerX509Certificate?.() : undefined,
+): boolean {
   if (!socket.authorized) return false;
-  const peer = socket.getPeerX509Certificate?.();
   if (!peer) return false;
   if (!peer.subject.split('\n').includes(`CN=${GATEWAY_COMMON_NAME}`)) return false;
   return internalCas.some((ca) => peer.checkIssued(ca) && peer.verify(ca.publicKey));

@@ -37,7 +37,9 @@ export class ClientCertificateResolver {
     this.#reloadWhenChanged();
     const socket = request.socket as TLSSocket;
     const forwarded = request.headers[CLIENT_CERTIFICATE_HEADER];
-    if (isGatewayConnection(socket, this.#internalCas)) {
+    // Parsed once for both questions: is it the gateway, and else whose certificate is it.
+    const peer = socket.authorized ? socket.getPeerX509Certificate?.() : undefined;
+    if (isGatewayConnection(socket, this.#internalCas, peer)) {
       if (forwarded === undefined) return undefined;
       const certificate = decodeCertificateHeader(forwarded);
       if (!certificate) this.#logger.warn('the gateway forwarded a client certificate that does not parse');
@@ -49,8 +51,6 @@ export class ClientCertificateResolver {
         `ignoring ${CLIENT_CERTIFICATE_HEADER}: the connection is not the gateway's`,
       );
     }
-    if (!socket.authorized) return undefined;
-    const peer = socket.getPeerX509Certificate?.();
     if (!peer || this.#isInternal(peer)) return undefined;
     return peer;
   }

@@ -111,7 +111,8 @@ export function buildProvider(options: ProviderOptions): Provider {
       mTLS: {
         enabled: true,
         certificateBoundAccessTokens: true,
-        getCertificate: (ctx) => certificates.certificateOf(ctx.req)?.toString(),
+        // The parsed certificate, not its PEM: the provider thumbprints `raw` without re-encoding it.
+        getCertificate: (ctx) => certificates.certificateOf(ctx.req),
       },
       resourceIndicators: {
         enabled: true,
