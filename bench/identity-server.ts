@@ -6,6 +6,9 @@
 //       before the clock starts; one software product per registration);
 //   (c) certificate-bound client_credentials tokens per second on keep-alive mutual-TLS connections
 //       (pre-signed private_key_jwt assertions, distinct jti).
+// Each figure comes with the CPU time per operation of every process (the identity server, its main
+// thread alone, the Register, this generator): the machine's two cores are shared, so rates move with
+// whatever else runs, CPU per operation much less.
 // The identity server (and the baseline server) run in a child process so the load generator does not
 // share their event loop; the sandbox Register, which also hosts each product's recipient JWKS, runs in
 // a second child, as the Register and recipients' JWKS hosts are other parties' servers in production.
