@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_PATH } from '../../lib/gateway-feed/snapshot.ts';
 import { DEVPORTAL_API, MANAGEMENT_SCOPES, PUBLISHER_API as P } from '../../lib/wso2/management-api.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { wso2Reference } from '../support/reference.ts';
 
-const REFERENCE = '/work/shared/reference/wso2';
-const WSO2_SWAGGER = `${REFERENCE}/au-dcr-swagger.yaml`;
-const WSO2_SEQUENCE = `${REFERENCE}/au-dcr-insequence-0.2.xml`;
+const WSO2_SWAGGER = wso2Reference('au-dcr-swagger.yaml');
+const WSO2_SEQUENCE = wso2Reference('au-dcr-insequence-0.2.xml');
 const OWN_DEFINITION = new URL('../../apis/cdr-dcr/0.2/cdr-dcr.yaml', import.meta.url);
 const OWN_SEQUENCE = new URL('../../apis/cdr-dcr/0.2/insequence.xml.tmpl', import.meta.url);
 

@@ -11,6 +11,7 @@ import { call, waitFor } from '../gateway/support.ts';
 import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { TEST_ADMIN_PASSWORD } from '../support/identity-server.ts';
+import { wso2Reference } from '../support/reference.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 
 /**
@@ -20,12 +21,11 @@ import { startMockRegister, type TestRegister } from '../support/register.ts';
  * recipient registers, reads, updates and deletes its registration through the gateway.
  */
 
-const REFERENCE = '/work/shared/reference/wso2';
 const variants = [
   {
     name: "WSO2's au-dcr-swagger.yaml and au-dcr-insequence-0.2.xml",
-    definition: `${REFERENCE}/au-dcr-swagger.yaml`,
-    sequence: `${REFERENCE}/au-dcr-insequence-0.2.xml`,
+    definition: wso2Reference('au-dcr-swagger.yaml'),
+    sequence: wso2Reference('au-dcr-insequence-0.2.xml'),
   },
   {
     name: "obkit's apis/cdr-dcr/0.2",

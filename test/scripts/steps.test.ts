@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi, HttpClient, ManagementSession, PublisherApi } from '../../scripts/lib/api-client.ts';
@@ -8,10 +6,10 @@ import { DEFAULT_INSEQUENCE, defaultDefinition } from '../../scripts/lib/configu
 import { publishDcrApi } from '../../scripts/lib/dcr-api.ts';
 import { configureKeyManager, OBKM_NAME } from '../../scripts/lib/key-manager.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { hasWso2Reference, wso2Reference } from '../support/reference.ts';
 
 /** The configure steps against a real api-manager (port 0, PGlite in a temporary directory). */
 
-const REFERENCE = join(import.meta.dirname, '..', '..', '..', 'shared', 'reference', 'wso2');
 const IS_URL = 'https://localhost:9446';
 let apim: RunningApiManager;
 let ca: string;
@@ -172,15 +170,15 @@ describe('publish-dcr-api', () => {
     await publishDcrApi(publisher, publishOptions());
   });
 
-  it.skipIf(!existsSync(REFERENCE))(
+  it.skipIf(!hasWso2Reference)(
     "publishes WSO2's reference definition and in-sequence with the real credential",
     async () => {
       const publisher = new PublisherApi(session());
       const result = await publishDcrApi(
         publisher,
         publishOptions({
-          definitionFile: join(REFERENCE, 'au-dcr-swagger.yaml'),
-          inSequenceFile: join(REFERENCE, 'au-dcr-insequence-0.2.xml'),
+          definitionFile: wso2Reference('au-dcr-swagger.yaml'),
+          inSequenceFile: wso2Reference('au-dcr-insequence-0.2.xml'),
         }),
       );
       expect(['updated', 'unchanged']).toContain(result.status);
@@ -194,8 +192,8 @@ describe('publish-dcr-api', () => {
           await publishDcrApi(
             publisher,
             publishOptions({
-              definitionFile: join(REFERENCE, 'au-dcr-swagger.yaml'),
-              inSequenceFile: join(REFERENCE, 'au-dcr-insequence-0.2.xml'),
+              definitionFile: wso2Reference('au-dcr-swagger.yaml'),
+              inSequenceFile: wso2Reference('au-dcr-insequence-0.2.xml'),
             }),
           )
         ).status,
