@@ -9,6 +9,9 @@
  * /dev/null, access log on), so its CPU is not shared with the load generator.
  *
  *   node bench/gateway.ts      env: BENCH_SECONDS (5), BENCH_CONNECTIONS (32)
+ *
+ * Diagnostics: BENCH_PROFILE=<dir> (CPU profile of the gateway), BENCH_GATEWAY_FLAGS (Node flags for the
+ * gateway), BENCH_GATEWAY=bare [BENCH_BARE_CERT=1] (a bare relay in place of the gateway: the floor).
  */
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -123,9 +126,7 @@ async function main(): Promise<void> {
     const direct = await load(job(`${backendUrl}${path}`));
     const hostDirect = cpuSample(hostBeforeDirect);
     const foreignDirect = foreignShare(machineBeforeDirect, machineBusy(), [hostDirect]);
-    const backendPerRequest =
-      (((await backendBusy()) - backendBefore) * 1000) /
-      (direct.requests * ((direct.seconds + WARMUP_SECONDS) / direct.seconds));
+    const backendAfterDirect = await backendBusy();
     const cpuBefore = await gatewayCpu();
     const hostBeforeThrough = cpuSample();
     const machineBeforeThrough = machineBusy();
@@ -134,18 +135,27 @@ async function main(): Promise<void> {
     const hostThrough = cpuSample(hostBeforeThrough);
     // Includes the warm-up requests, which are not counted: an upper bound per request.
     const gateway = cpuSample(cpuBefore, await gatewayCpu());
+    const backendAfterThrough = await backendBusy();
     const foreignThrough = foreignShare(machineBeforeThrough, machineAfterThrough, [hostThrough, gateway]);
 
     const ratio = through.requests / through.seconds / (direct.requests / direct.seconds);
     console.log(
       `gateway bench: ${CONNECTIONS} keep-alive mutual-TLS connections, ${SECONDS} s each, loopback`,
     );
+    if (process.env.BENCH_GATEWAY === 'bare') {
+      console.log('REFERENCE RUN: a bare relay stands in for the gateway (no gateway logic)');
+    }
     console.log(line('direct to backend', direct));
     console.log(line('through gateway', through));
     const warmupShare = (through.seconds + WARMUP_SECONDS) / through.seconds;
     const directCount = direct.requests * ((direct.seconds + WARMUP_SECONDS) / direct.seconds);
     const throughCount = through.requests * warmupShare;
-    console.log(`backend busy ≈ ${backendPerRequest.toFixed(0)} µs per request (direct run)`);
+    const backendPerRequest = (from: number, to: number, requests: number) =>
+      (((to - from) * 1000) / requests).toFixed(0);
+    console.log(
+      `backend busy ≈ ${backendPerRequest(backendBefore, backendAfterDirect, directCount)} µs per request (direct run), ` +
+        `${backendPerRequest(backendAfterDirect, backendAfterThrough, throughCount)} µs (through run)`,
+    );
     console.log(`gateway process CPU ≤ ${perRequest(gateway, throughCount)}`);
     // The load generator and the backend share this process: their CPU per request, for the 2-core budget.
     console.log(`load+backend process CPU: direct ${perRequest(hostDirect, directCount)}`);
@@ -268,6 +278,9 @@ async function runLoad(job: LoadJob): Promise<void> {
       new Client(target.origin, {
         connect: { ca: job.ca, cert: job.cert, key: job.key },
         pipelining: 1,
+        // HTTP/1.1 on both runs (undici would negotiate h2 with a server offering it): the same kind of
+        // connection to the backend and to the gateway.
+        allowH2: false,
       }),
   );
   const latencies = new Float64Array(4_000_000);
@@ -336,6 +349,7 @@ async function runBackend({ stateDir }: { stateDir: string }): Promise<void> {
 
 /** Gateway (child process): loads the snapshot from its state directory, as after a restart. */
 async function runGateway(stateDir: string): Promise<void> {
+  if (process.env.BENCH_GATEWAY === 'bare') return runBarePassThrough(stateDir);
   const { createGateway } = await import('../services/gateway/server.ts');
   const config = loadConfig({
     env: {},
@@ -355,6 +369,98 @@ async function runGateway(stateDir: string): Promise<void> {
   process.on('SIGTERM', () => {
     void gateway.close().then(() => process.exit(0));
   });
+}
+
+/**
+ * BENCH_GATEWAY=bare: the floor under the gateway on this machine — Node's https server with the gateway's
+ * TLS files and an undici Pool as the gateway configures it, relaying every request with no routing,
+ * token, subscription, mediation, log or metrics work. BENCH_BARE_CERT=1 adds the forwarded-certificate
+ * header the real gateway must send (its cost shows on both the gateway and the backend).
+ */
+async function runBarePassThrough(stateDir: string): Promise<void> {
+  const { Pool } = await import('undici');
+  const { createSecureContext, rootCertificates } = await import('node:tls');
+  const { encodeCertificateHeader } = await import('../lib/http/forwarded-certificate.ts');
+  const ob = loadConfig({
+    env: {},
+    overrides: {
+      obkit: { state_dir: stateDir, admin: { username: 'admin', password: 'bench-admin-password' } },
+    },
+  }).obkit;
+  const snapshot = JSON.parse(
+    await readFile(join(stateDir, 'gateway', 'snapshot.json'), 'utf8'),
+  ) as GatewaySnapshot;
+  const backend = new URL(snapshot.apis[0]!.endpoints.production!);
+  const pool = new Pool(backend.origin, {
+    connections: 128,
+    connect: {
+      secureContext: createSecureContext({
+        cert: await readFile(ob.tls.internal_client_certificate, 'utf8'),
+        key: await readFile(ob.tls.internal_client_key, 'utf8'),
+        ca: [
+          ...rootCertificates,
+          ...(await Promise.all(
+            [ob.tls.outbound_ca, ob.tls.internal_ca].filter(Boolean).map((file) => readFile(file, 'utf8')),
+          )),
+        ],
+      }),
+    },
+  });
+  const withCertificate = process.env.BENCH_BARE_CERT === '1';
+  const certificateHeaders = new WeakMap<object, string>();
+  const server = https.createServer(
+    {
+      cert: await readFile(ob.tls.certificate),
+      key: await readFile(ob.tls.private_key),
+      ca: await readFile(ob.tls.truststore),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, res) => {
+      const headers: Record<string, string | string[] | undefined> = { ...req.headers };
+      delete headers.host;
+      delete headers.connection;
+      if (withCertificate) {
+        const socket = req.socket as import('node:tls').TLSSocket;
+        let value = certificateHeaders.get(socket);
+        if (!value) {
+          value = encodeCertificateHeader(socket.getPeerX509Certificate()!.toString());
+          certificateHeaders.set(socket, value);
+        }
+        headers['x-wso2-mutual-auth-cert'] = value;
+      }
+      // undici's handler interface, as the gateway's upstream.ts: no stream or promise per request.
+      const chunks: Buffer[] = [];
+      let status = 502;
+      let contentType = 'application/json';
+      pool.dispatch(
+        { origin: backend.origin, path: req.url!, method: 'GET', headers: headers as Record<string, string> },
+        {
+          onRequestStart() {},
+          onResponseStart(_controller, statusCode, received) {
+            status = statusCode;
+            contentType = String(received['content-type']);
+          },
+          onResponseData(_controller, chunk) {
+            chunks.push(chunk);
+          },
+          onResponseEnd() {
+            const body = Buffer.concat(chunks);
+            res.writeHead(status, { 'content-type': contentType, 'content-length': body.length });
+            res.end(body);
+          },
+          onResponseError() {
+            res.writeHead(502);
+            res.end();
+          },
+        },
+      );
+    },
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.send!(`https://localhost:${(server.address() as AddressInfo).port}`);
+  process.on('message', () => process.send!(JSON.stringify(cpuSample())));
+  process.on('SIGTERM', () => process.exit(0));
 }
 
 async function startKeyManager(certificateFile: string, keyFile: string) {
