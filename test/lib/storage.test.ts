@@ -34,6 +34,8 @@ async function pgliteTarget(): Promise<Target> {
 
 const postgres = await postgresTarget();
 const targets: Array<() => Promise<Target>> = [pgliteTarget];
+if (!postgres)
+  console.log('storage: PostgreSQL suite skipped: set OBKIT_TEST_DATABASE_URL to a reachable server');
 if (postgres) {
   targets.push(async () => {
     const schema = `storage_test_${randomBytes(4).toString('hex')}`;
@@ -109,9 +111,3 @@ describe.each(targets.map((make, index) => [index === 0 ? 'PGlite' : 'PostgreSQL
     });
   },
 );
-
-it.skipIf(postgres)('PostgreSQL server suite', () => {
-  console.log(
-    'skipped: set OBKIT_TEST_DATABASE_URL to a reachable PostgreSQL server to run the storage suite on it',
-  );
-});
