@@ -113,12 +113,6 @@ export class GatewayTimeout extends OAuthError {
   }
 }
 
-export class ServerError extends OAuthError {
-  constructor(description = 'internal error') {
-    super(500, 'server_error', description);
-  }
-}
-
 /** WSO2 REST (publisher/admin/devportal) error: `{"code","message","description"}`. */
 export class ApiError extends Error {
   readonly status: number;

@@ -1,12 +1,6 @@
 import { readFileSync, watch } from 'node:fs';
 import https from 'node:https';
-import type { TLSSocket } from 'node:tls';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { renderError } from './errors.ts';
@@ -194,15 +188,6 @@ export function createService(options: ServiceOptions): Service {
       await app.close();
     },
   };
-}
-
-/** The verified-or-not peer certificate of a request's TLS connection, as PEM, or undefined. */
-export function peerCertificatePem(
-  request: FastifyRequest | import('node:http').IncomingMessage,
-): string | undefined {
-  const socket = ('raw' in request ? request.raw.socket : request.socket) as TLSSocket;
-  const certificate = socket.getPeerX509Certificate?.();
-  return certificate?.toString();
 }
 
 function watchDebounced(file: string, onChange: () => void): { close(): void } {
