@@ -25,6 +25,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { loadConfig } from '../lib/config/index.ts';
 import { type GatewaySnapshot, parseSynapseSequence } from '../lib/gateway-feed/snapshot.ts';
 import { ensureSandboxPki, issueSandboxClientCertificate } from '../lib/pki/index.ts';
+import { apiEntry, keyManagerEntry, snapshotOf } from '../test/gateway/support.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -512,66 +513,26 @@ function benchSnapshot(
   backendUrl: string,
   clientId: string,
 ): GatewaySnapshot {
-  const apiId = randomUUID();
-  return {
-    version: randomUUID(),
-    generatedAt: new Date().toISOString(),
-    apis: [
+  const api = apiEntry(
+    'ProductsAPI',
+    '/cds-au/v1/banking',
+    backendUrl,
+    [
       {
-        apiId,
-        revisionId: randomUUID(),
-        revisionName: 'Revision 1',
-        name: 'ProductsAPI',
-        version: 'v1',
-        context: '/cds-au/v1/banking',
-        lifeCycleStatus: 'PUBLISHED',
-        deployments: [{ environment: 'Default', vhost: 'localhost' }],
-        policies: ['Unlimited'],
-        apiThrottlingPolicy: 'Unlimited',
-        authorizationHeader: 'Authorization',
-        endpoints: { production: backendUrl, sandbox: backendUrl },
-        operations: [
-          {
-            target: '/products',
-            verb: 'GET',
-            authType: 'Application',
-            scopes: ['bank:accounts.basic:read'],
-            throttlingPolicy: 'Unlimited',
-            operationPolicies: {
-              request: [
-                {
-                  policyId: randomUUID(),
-                  policyName: 'client-id',
-                  policyVersion: '1.0',
-                  steps: parseSynapseSequence(
-                    `<header name="x-wso2-client-id" expression="get-property('api.ut.consumerKey')" scope="transport"/>`,
-                  ),
-                },
-              ],
-              response: [],
-              fault: [],
-            },
-          },
-        ],
+        target: '/products',
+        verb: 'GET',
+        scopes: ['bank:accounts.basic:read'],
+        request: parseSynapseSequence(
+          `<header name="x-wso2-client-id" expression="get-property('api.ut.consumerKey')" scope="transport"/>`,
+        ),
       },
     ],
-    keyManagers: [
-      {
-        id: randomUUID(),
-        name: 'OBKM',
-        type: 'ObKeyManager',
-        enabled: true,
-        issuer,
-        jwksUri,
-        certificatePem: null,
-        introspectionEndpoint: null,
-        tokenValidation: [{ type: 'JWT', enable: true }],
-        enableSelfValidationJWT: true,
-        consumerKeyClaim: 'azp',
-        scopesClaim: 'scope',
-        enableMapOAuthConsumerApps: false,
-      },
-    ],
+    { version: 'v1' },
+  );
+  // A subscribed application rather than out-of-band provisioning: the bench pays the subscription check.
+  return snapshotOf({
+    apis: [api],
+    keyManagers: [keyManagerEntry({ issuer, jwksUri }, { enableMapOAuthConsumerApps: false })],
     applications: [
       {
         applicationId: 'bench-app',
@@ -579,12 +540,16 @@ function benchSnapshot(
         owner: 'admin',
         keys: [{ keyManager: 'OBKM', consumerKey: clientId, keyType: 'PRODUCTION' }],
         subscriptions: [
-          { subscriptionId: 'bench-sub', apiId, throttlingPolicy: 'Unlimited', status: 'UNBLOCKED' },
+          {
+            subscriptionId: 'bench-sub',
+            apiId: api.apiId,
+            throttlingPolicy: 'Unlimited',
+            status: 'UNBLOCKED',
+          },
         ],
       },
     ],
     subscriptionPolicies: [{ name: 'Unlimited', requestCount: null, unitTime: 1, timeUnit: 'min' }],
     regulatoryApis: [],
-    truststorePem: null,
-  };
+  });
 }
