@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 /**
  * The software statement assertion (SSA): a JWT the CDR Register signs (PS256) for one software product,
  * which an Accredited Data Recipient presents in its registration request. Claim names are the CDR
- * Register's; see cdr-dcr-rules.md, "Software statement".
+ * Register's; see docs/dcr-rules.md, "The software statement (SSA)".
  */
 
 /** `iss` of every SSA the CDR Register (and obkit's sandbox Register) signs. */

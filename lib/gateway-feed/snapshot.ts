@@ -12,6 +12,9 @@ import { z } from 'zod';
 
 export const SNAPSHOT_PATH = '/internal/gateway/v1/snapshot';
 
+/** The additionalProperties key of a KeyManagerDTO that names the `aud` of its access tokens. */
+export const AUDIENCE_PROPERTY = 'audience';
+
 /**
  * One step of a Synapse mediation sequence the native gateway runs. `expression` is kept as written in
  * the XML and is one of: `get-property('api.ut.consumerKey')`, `get-property('api.ut.userName')`,
@@ -95,11 +98,26 @@ export const snapshotKeyManagerSchema = z.object({
   enabled: z.boolean(),
   /** `iss` of its tokens: the gateway picks the key manager of a JWT by issuer. */
   issuer: z.string().nullable(),
+  /**
+   * The `aud` its access tokens carry for the APIs behind this gateway (RFC 9068), from the
+   * KeyManagerDTO's `additionalProperties.audience`; tokens without it are refused, and so is every
+   * token of a key manager that names none.
+   */
+  audience: z.string().nullable().default(null),
   /** JWKS URL (from `certificates` of type JWKS); null when it publishes a PEM instead. */
   jwksUri: z.string().nullable(),
   /** PEM certificate (from `certificates` of type PEM). */
   certificatePem: z.string().nullable(),
   introspectionEndpoint: z.string().nullable(),
+  /**
+   * The identity server's revocation feed (revocations.ts), from the KeyManagerDTO's
+   * `additionalProperties.revocation_feed_endpoint`: the gateway refuses this key manager's revoked
+   * tokens, cached or not, within seconds. Null: only expiry ends a self-validated token.
+   */
+  revocationFeed: z
+    .url({ protocol: /^https$/ })
+    .nullable()
+    .default(null),
   tokenValidation: z.array(tokenValidationSchema),
   enableSelfValidationJWT: z.boolean(),
   /** Claim naming the token's client (consumer key), default `azp`. */

@@ -18,12 +18,16 @@ export class SequenceError extends Error {
 export type MediationExpression =
   | { type: 'property'; name: 'api.ut.consumerKey' | 'api.ut.userName' }
   | { type: 'transportHeader'; name: string }
-  | { type: 'literal'; value: string };
+  | { type: 'literal'; value: string }
+  /** WSO2's secure vault: the gateway resolves the alias from its own secret store, at request time. */
+  | { type: 'vaultLookup'; alias: string };
 
 const PROPERTIES = new Set(['api.ut.consumerKey', 'api.ut.userName']);
 const GET_PROPERTY = /^get-property\(\s*(['"])([^'"]+)\1\s*\)$/;
 const TRANSPORT_HEADER = /^\$trp:([A-Za-z0-9!#$%&'*+.^_`|~-]+)$/;
 const STRING_LITERAL = /^(['"])(.*)\1$/s;
+/** `wso2:vault-lookup('<alias>')`; an alias is a file name in the secret store (a Kubernetes Secret key). */
+const VAULT_LOOKUP = /^wso2:vault-lookup\(\s*(['"])([A-Za-z0-9][A-Za-z0-9._-]*)\1\s*\)$/;
 
 export function parseMediationExpression(expression: string): MediationExpression {
   const text = expression.trim();
@@ -37,13 +41,15 @@ export function parseMediationExpression(expression: string): MediationExpressio
     }
     return { type: 'property', name: name as 'api.ut.consumerKey' | 'api.ut.userName' };
   }
+  const vault = VAULT_LOOKUP.exec(text);
+  if (vault) return { type: 'vaultLookup', alias: vault[2]! };
   const header = TRANSPORT_HEADER.exec(text);
   if (header) return { type: 'transportHeader', name: header[1]! };
   const literal = STRING_LITERAL.exec(text);
   if (literal && !literal[2]!.includes(literal[1]!)) return { type: 'literal', value: literal[2]! };
   throw new SequenceError(
     `unsupported expression ${expression}: only get-property('api.ut.consumerKey'), ` +
-      `get-property('api.ut.userName'), $trp:<header> and string literals are supported`,
+      `get-property('api.ut.userName'), $trp:<header>, wso2:vault-lookup('<alias>') and string literals are supported`,
   );
 }
 

@@ -1,3 +1,6 @@
+import { STATUS_CODES } from 'node:http';
+import { DatabaseUnavailable, UnstorableText } from '../storage/errors.ts';
+
 /**
  * Protocol errors as classes, rendered in one place (`renderError`). OAuth/DCR endpoints answer
  * `{"error","error_description"}`; WSO2 REST surfaces answer `{"code","message","description"}`.
@@ -89,9 +92,16 @@ export class UnsupportedMediaType extends OAuthError {
   }
 }
 
-export class TooManyRequests extends OAuthError {
-  constructor(retryAfterSeconds: number) {
-    super(429, 'too_many_requests', 'request limit exceeded', { 'retry-after': String(retryAfterSeconds) });
+/**
+ * A request limit (plan, abuse limit, admin lockout) refused the request: 429 with `Retry-After`, in the
+ * shape of the surface that refused it (rendered by `renderError` like `DatabaseUnavailable`).
+ */
+export class TooManyRequests extends Error {
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number, description = 'request limit exceeded') {
+    super(description);
+    this.name = 'TooManyRequests';
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -102,8 +112,14 @@ export class TemporarilyUnavailable extends OAuthError {
 }
 
 export class BadGateway extends OAuthError {
-  constructor(description: string) {
-    super(502, 'bad_gateway', description);
+  /** `retryAfterSeconds` when the backend is only unreachable for now (refused, reset): clients retry. */
+  constructor(description: string, retryAfterSeconds?: number) {
+    super(
+      502,
+      'bad_gateway',
+      description,
+      retryAfterSeconds ? { 'retry-after': String(retryAfterSeconds) } : {},
+    );
   }
 }
 
@@ -134,29 +150,88 @@ export interface RenderedError {
   body: Record<string, unknown>;
 }
 
+/** OAuth/DCR `{error, error_description}`, WSO2 REST `{code, message, description}`, CDR Register `{errors: […]}`. */
+export type ErrorShape = 'oauth' | 'wso2' | 'cds';
+
+/** OAuth `error` codes for statuses that have no more specific one. */
+const OAUTH_CODES: Record<number, string> = {
+  404: 'not_found',
+  405: 'method_not_allowed',
+  429: 'too_many_requests',
+  500: 'server_error',
+  502: 'bad_gateway',
+  503: 'temporarily_unavailable',
+  504: 'gateway_timeout',
+};
+
+/** CDS error codes (Consumer Data Standards) for statuses that have one of their own. */
+const CDS_CODES: Record<number, string> = {
+  401: 'urn:au-cds:error:cds-all:Authorisation/Unauthorized',
+  404: 'urn:au-cds:error:cds-all:Resource/NotFound',
+  503: 'urn:au-cds:error:cds-all:Service/Unavailable',
+};
+
+/** A surface's error body for a status, in one of the three shapes. */
+export function errorBody(shape: ErrorShape, status: number, description: string): Record<string, unknown> {
+  if (shape === 'wso2') return { code: status, message: STATUS_CODES[status] ?? 'Error', description };
+  if (shape === 'cds') {
+    const code =
+      CDS_CODES[status] ??
+      `urn:au-cds:error:cds-all:GeneralError/${status < 500 ? 'Expected' : 'Unexpected'}`;
+    return { errors: [{ code, title: STATUS_CODES[status] ?? 'Error', detail: description }] };
+  }
+  return {
+    error: OAUTH_CODES[status] ?? (status < 500 ? 'invalid_request' : 'server_error'),
+    error_description: description,
+  };
+}
+
 /**
  * The one place errors become responses. Unknown errors are 500 without internals; framework errors
- * (body too large, bad JSON, unsupported media type) keep their status in the surface's error shape.
+ * (body too large, bad JSON, unsupported media type, schema validation) keep their 4xx status; an
+ * unreachable database is 503 with Retry-After, so clients retry instead of giving up.
  */
-export function renderError(error: unknown, shape: 'oauth' | 'wso2' = 'oauth'): RenderedError {
+export function renderError(error: unknown, shape: ErrorShape = 'oauth'): RenderedError {
   if (error instanceof OAuthError) return { status: error.status, headers: error.headers, body: error.body };
   if (error instanceof ApiError) return { status: error.status, headers: {}, body: error.body };
-  const framework = error as { statusCode?: number; message?: string; validation?: unknown };
+  if (error instanceof TooManyRequests) {
+    return {
+      status: 429,
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+      body: errorBody(shape, 429, error.message),
+    };
+  }
+  if (error instanceof DatabaseUnavailable) {
+    return {
+      status: 503,
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+      body: errorBody(shape, 503, error.message),
+    };
+  }
+  if (error instanceof UnstorableText)
+    return { status: 400, headers: {}, body: errorBody(shape, 400, error.message) };
+  const framework = error as { statusCode?: number; message?: string };
   const status =
     framework.statusCode && framework.statusCode >= 400 && framework.statusCode < 500
       ? framework.statusCode
       : 500;
   const description = status === 500 ? 'internal error' : (framework.message ?? 'bad request');
-  if (shape === 'wso2') {
-    return {
-      status,
-      headers: {},
-      body: { code: status, message: status === 500 ? 'Internal Server Error' : 'Bad Request', description },
-    };
+  return { status, headers: {}, body: errorBody(shape, status, description) };
+}
+
+/**
+ * Logs an error a client was answered with a 5xx: a fault with its stack, an unreachable database as one
+ * warning line (it says nothing about the code, and repeats for every request until the database is back).
+ */
+export function logServerError(
+  logger: { warn(object: object, message: string): void; error(object: object, message: string): void },
+  error: unknown,
+  status: number,
+): void {
+  if (status < 500) return;
+  if (error instanceof DatabaseUnavailable) {
+    logger.warn({ cause: (error.cause as Error | undefined)?.message }, 'database unavailable');
+  } else {
+    logger.error({ err: error }, 'request failed');
   }
-  return {
-    status,
-    headers: {},
-    body: { error: status === 500 ? 'server_error' : 'invalid_request', error_description: description },
-  };
 }

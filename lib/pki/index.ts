@@ -5,12 +5,14 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { MIN_RSA_BITS } from '../http/tls-profile.ts';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /**
- * Sandbox PKI with a maintained X.509 library (@peculiar/x509 on WebCrypto). Keys are ECDSA P-256: a
- * full mutual-TLS handshake costs less than with RSA, and CDR accepts either for transport.
+ * Sandbox PKI with a maintained X.509 library (@peculiar/x509 on WebCrypto). The server certificate has
+ * an RSA-2048 key: the FAPI TLS 1.2 suites (lib/http/tls-profile.ts) are all RSA-authenticated. CAs and
+ * client certificates are ECDSA P-256 (cheaper to sign with, and CDR accepts either for transport).
  *
  *   recipients' CA:  root CA → issuing CA → server certificate (TLS of every service)
  *                                         → client transport certificates (EKU clientAuth)
@@ -19,6 +21,12 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
  */
 
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const SERVER_KEY_ALGORITHM = {
+  name: 'RSASSA-PKCS1-v1_5',
+  modulusLength: MIN_RSA_BITS,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: 'SHA-256',
+} as const;
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
 
@@ -59,7 +67,7 @@ export async function createCertificateAuthority(
   issuer?: CertificateAuthority,
   options: { days?: number; pathLength?: number } = {},
 ): Promise<CertificateAuthority> {
-  const keys = await generateKeys();
+  const keys = await generateKeys(KEY_ALGORITHM);
   const notBefore = new Date(Date.now() - 60_000);
   const extensions = [
     new x509.BasicConstraintsExtension(true, options.pathLength ?? (issuer ? 0 : 1), true),
@@ -106,7 +114,7 @@ export async function issueCertificate(
   ca: CertificateAuthority,
   options: IssueOptions,
 ): Promise<IssuedCertificate> {
-  const keys = await generateKeys();
+  const keys = await generateKeys(options.usage === 'server' ? SERVER_KEY_ALGORITHM : KEY_ALGORITHM);
   const caCertificate = new x509.X509Certificate(ca.certificatePem);
   const notBefore = new Date(Date.now() - 60_000);
   const extensions: x509.Extension[] = [
@@ -148,7 +156,8 @@ export async function issueCertificate(
 
 /**
  * Creates the sandbox PKI under `dir`, or reuses what is there: existing CAs are never replaced (that
- * would orphan every issued certificate); a server certificate lacking a requested name is re-issued.
+ * would orphan every issued certificate); a server certificate lacking a requested name, close to expiry
+ * or without an RSA key (issued by an older obkit) is re-issued.
  */
 export async function ensureSandboxPki(
   dir: string,
@@ -168,7 +177,7 @@ export async function ensureSandboxPki(
   await writeIfChanged(pki.caBundle, bundle);
   if (!existsSync(pki.truststore)) await writeFile(pki.truststore, bundle);
 
-  if (!(await coversNames(pki.serverCertificate, hostnames))) {
+  if (!(await servesProfile(pki.serverCertificate, hostnames))) {
     const server = await issueCertificate(issuing, {
       commonName: 'obkit services',
       subjectAltNames: hostnames,
@@ -259,20 +268,23 @@ async function writeIfChanged(path: string, content: string): Promise<void> {
   await writeFile(path, content);
 }
 
-async function coversNames(certificatePath: string, names: string[]): Promise<boolean> {
+/** Still usable: names covered, not about to expire, an RSA key (P-256 ones from older versions are replaced). */
+async function servesProfile(certificatePath: string, names: string[]): Promise<boolean> {
   if (!existsSync(certificatePath)) return false;
   const certificate = new X509Certificate(await readFile(certificatePath));
   if (new Date(certificate.validTo).getTime() < Date.now() + 7 * DAY_MS) return false;
+  const key = certificate.publicKey;
+  if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS)
+    return false;
   return names.every((name) =>
     isIP(name) ? certificate.checkIP(name) !== undefined : certificate.checkHost(name) !== undefined,
   );
 }
 
-async function generateKeys(): Promise<webcrypto.CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, [
-    'sign',
-    'verify',
-  ])) as webcrypto.CryptoKeyPair;
+async function generateKeys(
+  algorithm: typeof KEY_ALGORITHM | typeof SERVER_KEY_ALGORITHM,
+): Promise<webcrypto.CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
 }
 
 async function exportKey(key: webcrypto.CryptoKey): Promise<string> {

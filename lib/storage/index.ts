@@ -1,7 +1,10 @@
-import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { assertStorable, DatabaseUnavailable, isConnectionFailure } from './errors.ts';
 import { preparedStatements } from './pglite-statements.ts';
+import { openPgliteCluster } from './pglite-template.ts';
+
+export { DatabaseUnavailable, UnstorableText } from './errors.ts';
 
 /**
  * One storage module, one SQL dialect (PostgreSQL). A real server when a URL is given (`pg`), otherwise
@@ -48,6 +51,11 @@ export interface OpenDatabaseOptions {
   migrations: readonly Migration[];
   /** pg pool size (ignored by PGlite, which has one connection). */
   poolSize?: number;
+  /**
+   * How long to keep trying a server that is not accepting connections yet (one starting beside the
+   * service, as `obkit up`'s embedded database or a database pod does). Default 30 s.
+   */
+  connectTimeoutMs?: number;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -59,7 +67,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     ? openPostgres(options.url, options.schema, options.poolSize ?? 10)
     : await openPglite(options.dataDir, options.schema);
   try {
-    await migrate(db, options.migrations);
+    await untilReachable(() => migrate(db, options.migrations), options.connectTimeoutMs ?? 30_000);
   } catch (error) {
     await db.close();
     throw error;
@@ -73,11 +81,11 @@ export function isUniqueViolation(error: unknown): boolean {
 }
 
 async function openPglite(dataDir: string | undefined, schema: string): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const lite = await PGlite.create(dataDir ? { dataDir } : {});
+  const lite = dataDir ? await openPgliteCluster(dataDir) : await PGlite.create();
   await lite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema};`);
   const statements = preparedStatements(lite);
   const run = async <R>(inTransaction: boolean, sql: string, params?: unknown[]) => {
+    assertStorable(params);
     const result = await statements.query<R>(sql, params ?? [], inTransaction);
     // Like pg: a statement that returns rows counts them; otherwise the rows it changed.
     return {
@@ -108,12 +116,23 @@ async function openPglite(dataDir: string | undefined, schema: string): Promise<
   };
 }
 
+/** How long a statement waits for a connection before the caller is told the database is unavailable. */
+const CONNECT_TIMEOUT_MS = 5000;
+
 function openPostgres(url: string, schema: string, max: number): Database {
-  const pool = new pg.Pool({ connectionString: url, max, options: `-c search_path=${schema}` });
-  // An idle client losing its server must not crash the process; the next query reconnects.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    options: `-c search_path=${schema}`,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+  });
+  // An idle client losing its server must not crash the process; the pool drops it and the next
+  // statement opens a new connection, so a restarted server is picked up without a restart of ours.
   pool.on('error', () => {});
   const run = async <R>(q: pg.Pool | pg.PoolClient, sql: string, params?: unknown[]) => {
-    const result = await q.query(sql, params);
+    assertStorable(params);
+    const result = await unavailableAsTyped(q.query(sql, params));
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   };
   return {
@@ -122,32 +141,67 @@ function openPostgres(url: string, schema: string, max: number): Database {
     query: (sql, params) => run(pool, sql, params),
     // Without parameters pg uses the simple query protocol, which accepts several statements.
     exec: async (sql) => {
-      await pool.query(sql);
+      await unavailableAsTyped(pool.query(sql));
     },
     transaction: async (fn) => {
-      const client = await pool.connect();
+      const client = await unavailableAsTyped(pool.connect());
+      // A checked-out client has no pool listener: without one, losing the server would crash the process.
+      let broken = false;
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
-        await client.query('BEGIN');
+        await unavailableAsTyped(client.query('BEGIN'));
         const value = await fn({
           query: (sql, params) => run(client, sql, params),
           exec: async (sql) => {
-            await client.query(sql);
+            await unavailableAsTyped(client.query(sql));
           },
         });
-        await client.query('COMMIT');
+        await unavailableAsTyped(client.query('COMMIT'));
         return value;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
+        if (error instanceof DatabaseUnavailable) broken = true;
+        else await client.query('ROLLBACK').catch(() => {});
         throw error;
       } finally {
-        client.release();
+        client.off('error', onError);
+        // A connection that failed mid-transaction is closed, not handed to the next caller.
+        client.release(broken);
       }
     },
     ping: async () => {
-      await pool.query('SELECT 1');
+      await unavailableAsTyped(pool.query('SELECT 1'));
     },
     close: () => pool.end(),
   };
+}
+
+/** Errors that mean the server is not (yet) accepting connections, as opposed to a failed statement. */
+const NOT_ACCEPTING = new Set(['ENOENT', 'ECONNREFUSED', '57P03']);
+
+async function untilReachable(attempt: () => Promise<void>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const cause = error instanceof DatabaseUnavailable ? error.cause : error;
+      const code = (cause as { code?: string } | undefined)?.code;
+      if (!code || !NOT_ACCEPTING.has(code) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Connection failures become `DatabaseUnavailable` (503 + Retry-After); statement errors pass unchanged. */
+async function unavailableAsTyped<T>(pending: Promise<T>): Promise<T> {
+  try {
+    return await pending;
+  } catch (error) {
+    throw isConnectionFailure(error) ? new DatabaseUnavailable(error) : error;
+  }
 }
 
 async function migrate(db: Database, migrations: readonly Migration[]): Promise<void> {

@@ -1,0 +1,32 @@
+/**
+ * JSON schemas for fastify route `params` and `querystring`, validated before a handler runs (and so
+ * before any value reaches SQL): ids and query values are bounded text without control characters —
+ * PostgreSQL cannot store NUL — and a repeated query parameter that must be single is a 400, not an array.
+ */
+
+const NO_CONTROL_CHARACTERS = '^[^\\u0000-\\u001f\\u007f]*$';
+
+/** A short text value (a name, a search query, an enum value as text). */
+export function text(maxLength = 256) {
+  return { type: 'string', maxLength, pattern: NO_CONTROL_CHARACTERS } as const;
+}
+
+/** An identifier: non-empty, bounded, printable. */
+export const identifier = { ...text(256), minLength: 1 } as const;
+
+/** A non-negative integer query value (`limit`, `offset`, `wait`). */
+export const count = { type: 'integer', minimum: 0 } as const;
+
+/** `params` schema: every named path parameter is an identifier. */
+export function idParams(...names: string[]) {
+  return {
+    type: 'object',
+    required: names,
+    properties: Object.fromEntries(names.map((name) => [name, identifier])),
+  } as const;
+}
+
+/** `querystring` schema: the named parameters (none required), others ignored. */
+export function queryOf(properties: Record<string, object>) {
+  return { type: 'object', properties } as const;
+}
