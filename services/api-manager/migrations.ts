@@ -1,3 +1,4 @@
+import { WINDOW_COUNTERS_MIGRATION } from '../../lib/limits/window-counters.ts';
 import type { Migration } from '../../lib/storage/index.ts';
 
 /** api-manager's schema. Append new versions; never edit an applied one. */
@@ -133,6 +134,20 @@ export const migrations: readonly Migration[] = [
         status             text NOT NULL DEFAULT 'UNBLOCKED',
         UNIQUE (application_id, api_id)
       );
+    `,
+  },
+  { version: 2, ...WINDOW_COUNTERS_MIGRATION },
+  {
+    version: 3,
+    name: 'secrets at rest: key outside the database, hashed application secrets',
+    sql: `
+      -- Sealed (lib/secrets) under a key kept outside the database. At start the service re-seals what
+      -- master_key sealed and drops master_key, and seals plaintext signing keys (secrets-at-rest.ts).
+      ALTER TABLE signing_keys ADD COLUMN sealed_private_jwk text, ALTER COLUMN private_jwk DROP NOT NULL;
+      -- An application's secret is shown once (generate-keys) and kept only as a hash.
+      ALTER TABLE clients ADD COLUMN secret_hash text, ALTER COLUMN secret_encrypted DROP NOT NULL;
+      -- Consumer secrets of other key managers' applications were never read back: no copy is kept.
+      ALTER TABLE application_keys DROP COLUMN secret_encrypted;
     `,
   },
 ];

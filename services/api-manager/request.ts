@@ -38,17 +38,24 @@ const MULTIPART_FIELD_LIMIT = 2 * 1024 * 1024;
 export async function readMultipart(request: FastifyRequest): Promise<Record<string, string>> {
   if (!request.isMultipart()) throw badRequest('the request must be multipart/form-data');
   const parts: Record<string, string> = {};
-  for await (const part of request.parts({
-    limits: { fileSize: MULTIPART_FIELD_LIMIT, fieldSize: MULTIPART_FIELD_LIMIT },
-  })) {
-    if (part.type === 'file') {
-      const content = await part.toBuffer();
-      if (part.file.truncated)
-        throw badRequest(`the part ${part.fieldname} exceeds ${MULTIPART_FIELD_LIMIT} bytes`);
-      parts[part.fieldname] = content.toString('utf8');
-    } else {
-      parts[part.fieldname] = String(part.value);
+  try {
+    for await (const part of request.parts({
+      limits: { fileSize: MULTIPART_FIELD_LIMIT, fieldSize: MULTIPART_FIELD_LIMIT },
+    })) {
+      if (part.type === 'file') {
+        const content = await part.toBuffer();
+        if (part.file.truncated)
+          throw badRequest(`the part ${part.fieldname} exceeds ${MULTIPART_FIELD_LIMIT} bytes`);
+        parts[part.fieldname] = content.toString('utf8');
+      } else {
+        parts[part.fieldname] = String(part.value);
+      }
     }
+  } catch (error) {
+    // The parser's own complaints (no boundary, truncated body, malformed part headers) are the
+    // client's fault; limits keep their 413.
+    if (error instanceof ApiError || (error as { statusCode?: number }).statusCode) throw error;
+    throw badRequest(`malformed multipart body: ${(error as Error).message}`);
   }
   return parts;
 }

@@ -67,11 +67,11 @@ export function createAccessLog(level: string, fd = 1): AccessLog {
         return;
       }
       if (dropped > 0) {
-        pending += `{"level":40,"time":${Date.now()},"service":"gateway","log":"access","dropped":${dropped},"msg":"access lines dropped: stdout is not draining"}\n`;
+        pending += `{"level":"warn","time":"${new Date().toISOString()}","service":"gateway","log":"access","dropped":${dropped},"msg":"access lines dropped: stdout is not draining"}\n`;
         dropped = 0;
       }
       pending +=
-        `{"level":30,"time":${Date.now()},"service":"gateway","log":"access","method":${quote(entry.method)},` +
+        `{"level":"info","time":"${new Date().toISOString()}","service":"gateway","log":"access","method":${quote(entry.method)},` +
         `"path":${quote(entry.path)},"status":${entry.status},"ms":${entry.ms},"api":${quote(entry.api)},` +
         `"clientId":${quote(entry.clientId)},"msg":"request"}\n`;
       if (pending.length >= FLUSH_BYTES) flush();

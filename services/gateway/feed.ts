@@ -18,6 +18,11 @@ export interface FeedOptions {
   /** First retry delay after a failure; doubles up to `maxRetryMs`. */
   retryMs: number;
   maxRetryMs: number;
+  /**
+   * Retry delay, not doubled, until api-manager has answered once: a gateway that has never had a
+   * snapshot from it (starting beside it) takes its first one as soon as it can be given.
+   */
+  startupRetryMs: number;
   logger: Logger;
   onSnapshot: (snapshot: GatewaySnapshot) => void;
 }
@@ -71,6 +76,10 @@ export class SnapshotFeed {
           );
         }
         this.#failing = true;
+        if (this.lastSuccessAt === undefined) {
+          await sleep(this.#options.startupRetryMs, this.#abort.signal);
+          continue;
+        }
         await sleep(delay, this.#abort.signal);
         delay = Math.min(delay * 2, this.#options.maxRetryMs);
       }

@@ -4,7 +4,11 @@ import { accessSync, constants } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../../lib/config/index.ts';
 import { handleShutdown } from '../../lib/http/service.ts';
+import { ownerOnlyFiles } from '../../lib/process/owner-only.ts';
 import { createGateway } from './server.ts';
+
+// Everything this process writes under the state directory (data, keys, snapshots) is owner-only.
+ownerOnlyFiles();
 
 const { values } = parseArgs({ options: { config: { type: 'string' } } });
 
@@ -33,5 +37,10 @@ try {
   process.exit(2);
 }
 
-const gateway = await createGateway(config);
-handleShutdown(gateway.service.logger, () => gateway.close());
+try {
+  const gateway = await createGateway(config);
+  handleShutdown(gateway.service.logger, () => gateway.close(), config.obkit.shutdown_grace_seconds);
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : `gateway: ${(error as Error).message}`);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+}

@@ -25,6 +25,8 @@ export interface Runtime {
   applicationsByKey: Map<string, ApplicationKey>;
   plans: Map<string, Quota | null>;
   regulatoryApis: Set<string>;
+  /** Every `wso2:vault-lookup` alias the deployed sequences use (checked against the store on load). */
+  vaultAliases: string[];
 }
 
 export interface ApplicationKey {
@@ -74,8 +76,14 @@ const UNIT_MS = { sec: 1000, min: 60_000, hour: 3_600_000, day: 86_400_000 } as 
 
 export function compileSnapshot(snapshot: GatewaySnapshot, environment: string): Runtime {
   const apisByHost = new Map<string, CompiledApi[]>();
+  const vaultAliases: string[] = [];
   for (const api of snapshot.apis) {
     const compiled = compileApi(api);
+    for (const operation of compiled.operations) {
+      for (const { expression } of [...operation.request, ...operation.response, ...operation.fault]) {
+        if (expression?.type === 'vaultLookup') vaultAliases.push(expression.alias);
+      }
+    }
     for (const deployment of api.deployments) {
       if (deployment.environment !== environment) continue;
       const host = deployment.vhost.toLowerCase();
@@ -116,6 +124,7 @@ export function compileSnapshot(snapshot: GatewaySnapshot, environment: string):
     applicationsByKey,
     plans: new Map(snapshot.subscriptionPolicies.map((policy) => [policy.name, quotaOf(policy)])),
     regulatoryApis: new Set(snapshot.regulatoryApis),
+    vaultAliases,
   };
 }
 

@@ -4,8 +4,14 @@ import { join } from 'node:path';
 import { createSecureContext, rootCertificates, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Counter, Histogram } from 'prom-client';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { type Config, serviceUrl } from '../../lib/config/index.ts';
+import {
+  PLAN_USAGE_PATH,
+  type PlanUsageAnswer,
+  type PlanUsageReport,
+  planUsageAnswerSchema,
+} from '../../lib/gateway-feed/plan-usage.ts';
 import type { GatewaySnapshot } from '../../lib/gateway-feed/snapshot.ts';
 import {
   AccessDenied,
@@ -23,11 +29,13 @@ import { createAccessLog } from './access-log.ts';
 import { type ClientIdentity, inspectClientCertificate } from './client-certificate.ts';
 import { readSnapshotFile, SnapshotFeed, writeSnapshotFile } from './feed.ts';
 import { type Headers, mediate } from './mediation.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { PlanLimits } from './rate-limit.ts';
+import { Revocations } from './revocations.ts';
 import { type Route, route } from './router.ts';
 import { applicationKeyOf, compileSnapshot, type Endpoint, type Runtime } from './runtime.ts';
 import { TokenValidator, type ValidatedToken } from './tokens.ts';
 import { type UpstreamOptions, Upstreams } from './upstream.ts';
+import { SecretVault } from './vault.ts';
 
 export interface GatewayOptions {
   /**
@@ -35,6 +43,11 @@ export interface GatewayOptions {
    * `manual` waits for `setSnapshot` (unit tests, tools). Either way the last one is kept on disk.
    */
   feed?: 'api-manager' | 'manual';
+  /**
+   * Business-plan counts: `api-manager` (default with the api-manager feed) shares them with the other
+   * replicas through `obkit.api_manager.url`; `local` keeps them in this process alone.
+   */
+  planUsage?: 'api-manager' | 'local';
   /** The gateway environment this gateway serves (WSO2's `Default`). */
   environment?: string;
   upstream?: Partial<Omit<UpstreamOptions, 'tls'>>;
@@ -56,6 +69,8 @@ export interface Gateway {
   readonly snapshot: GatewaySnapshot | undefined;
   /** Serves this snapshot from now on (and keeps it on disk as the last good copy). */
   setSnapshot(snapshot: GatewaySnapshot): Promise<void>;
+  /** Shares business-plan usage with the other replicas now, rather than at the next interval. */
+  reportPlanUsage(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -120,17 +135,19 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       clientCas: [ob.tls.truststore],
       clientCaPems: () => (runtime?.snapshot.truststorePem ? [runtime.snapshot.truststorePem] : []),
       requestCert: true,
-      // Probes and scrapers connect without a certificate; API requests without one get 401 below.
+      // A connection without a certificate is answered (401 invalid_client below), not cut at the handshake.
       rejectUnauthorized: false,
+      strictServerKey: ob.mode === 'production',
     },
+    shutdownGraceSeconds: ob.shutdown_grace_seconds,
+    managementPort: ob.gateway.management_port,
     readiness: {
       snapshot: () => {
         if (!runtime) throw new Error('no gateway snapshot loaded yet');
       },
     },
+    // Every request on the public port is an API call; health and metrics live on the management port.
     preRoute: (req, res) => {
-      const url = req.url ?? '/';
-      if (url.startsWith('/health/') || url === '/metrics') return false;
       void handle(req, res);
       return true;
     },
@@ -140,20 +157,23 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   // A presented certificate that fails verification ends the connection, as a handshake refusal would.
   service.server.on('secureConnection', (socket: TLSSocket) => {
     const verdict = inspectClientCertificate(socket);
-    if (verdict.kind === 'untrusted') {
-      logger.info({ reason: verdict.reason }, 'refused a connection with an untrusted client certificate');
+    if (verdict.kind === 'refused') {
+      logger.info(
+        { reason: verdict.reason },
+        'refused a connection: its client certificate breaks the client-certificate rules',
+      );
       socket.destroy();
     }
   });
 
   const requests = new Counter({
-    name: 'gateway_requests_total',
+    name: 'obkit_gateway_requests_total',
     help: 'Gateway API requests by API and status',
     labelNames: ['api', 'status'],
     registers: [service.metrics],
   });
   const duration = new Histogram({
-    name: 'gateway_request_duration_seconds',
+    name: 'obkit_gateway_request_duration_seconds',
     help: 'Gateway API request duration by API, including the backend',
     labelNames: ['api'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
@@ -170,8 +190,18 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     maxResponseBytes: options.upstream?.maxResponseBytes ?? 10_485_760,
     connections: options.upstream?.connections ?? 128,
   });
-  const tokens = new TokenValidator(internalAgent, keyManagerTimeoutMs);
-  const limiter = new RateLimiter();
+  const revocations = new Revocations(internalAgent, logger);
+  const tokens = new TokenValidator(internalAgent, keyManagerTimeoutMs, revocations);
+  const sharePlanUsage =
+    (options.planUsage ?? (options.feed === 'manual' ? 'local' : 'api-manager')) === 'api-manager';
+  const limiter = new PlanLimits({
+    intervalMs: ob.limits.plan_sync_interval_ms,
+    logger,
+    ...(sharePlanUsage
+      ? { report: (report) => reportPlanUsage(ob.api_manager.url, internalAgent, report) }
+      : {}),
+  });
+  const vault = new SecretVault(ob.vault_dir, logger);
 
   let persisting: Promise<void> = Promise.resolve();
   const apply = (snapshot: GatewaySnapshot, persist: boolean) => {
@@ -179,6 +209,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     const truststoreChanged = next.snapshot.truststorePem !== runtime?.snapshot.truststorePem;
     runtime = next;
     tokens.reset();
+    revocations.follow(snapshot.keyManagers);
+    vault.checkAliases(next.vaultAliases);
     if (truststoreChanged) service.reloadTls();
     logger.info({ version: snapshot.version, apis: snapshot.apis.length }, 'gateway snapshot loaded');
     if (persist) {
@@ -205,6 +237,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
           waitSeconds: options.feedWaitSeconds ?? 30,
           retryMs: options.feedRetryMs ?? 1000,
           maxRetryMs: 15_000,
+          startupRetryMs: Math.min(250, options.feedRetryMs ?? 250),
           logger,
           onSnapshot: (snapshot) => {
             try {
@@ -285,7 +318,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
         properties.set('api.ut.consumerKey', token.clientId);
         if (token.subject) properties.set('api.ut.userName', token.subject);
       }
-      mediate(operation.request, headers, properties);
+      mediate(operation.request, headers, properties, vault);
     }
     // Set last, after mediation: the backend sees exactly the certificate this connection verified.
     headers[CLIENT_CERTIFICATE_HEADER] = verdict.identity.headerValue;
@@ -303,10 +336,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       if (!(error instanceof OAuthError) || !operation.fault.length) throw error;
       const rendered = renderError(error);
       const faultHeaders: Headers = { ...rendered.headers, 'content-type': 'application/json' };
-      mediate(operation.fault, faultHeaders, properties ?? new Map());
+      mediate(operation.fault, faultHeaders, properties ?? new Map(), vault);
       return send(res, rendered.status, faultHeaders, Buffer.from(JSON.stringify(rendered.body)));
     }
-    if (operation.response.length) mediate(operation.response, response.headers, properties ?? new Map());
+    if (operation.response.length)
+      mediate(operation.response, response.headers, properties ?? new Map(), vault);
     return send(res, response.status, response.headers, response.body);
   }
 
@@ -343,7 +377,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       if (blocked) throw new AccessDenied(`the subscription to ${api.api.name} is blocked`);
       const quota = current.plans.get(subscription.throttlingPolicy);
       if (quota) {
-        const retryAfter = limiter.take(`${application.applicationId}\u0000${api.api.apiId}`, quota);
+        const retryAfter = limiter.take(`${application.applicationId}:${api.api.apiId}`, quota);
         if (retryAfter) throw new TooManyRequests(retryAfter);
       }
       return application.keyType === 'SANDBOX' ? api.sandbox : api.production;
@@ -358,7 +392,15 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const port = await service.listen(ob.gateway.port, ob.bind_address);
   const url = ob.gateway.url || serviceUrl(ob.hostname, port);
   feed?.start(runtime ? `"${runtime.version}"` : undefined);
-  logger.info({ url, environment, snapshot: runtime?.version ?? null }, 'gateway listening');
+  logger.info(
+    {
+      url,
+      management: serviceUrl(ob.hostname, service.managementPort),
+      environment,
+      snapshot: runtime?.version ?? null,
+    },
+    'gateway listening',
+  );
 
   return {
     url,
@@ -373,13 +415,33 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     async setSnapshot(snapshot) {
       await apply(snapshot, true);
     },
+    reportPlanUsage: () => limiter.report(),
     async close() {
       await feed?.stop();
+      await limiter.close();
+      await revocations.close();
       await service.close();
       await Promise.all([upstreams.close(), internalAgent.close(), persisting]);
       accessLog.close();
     },
   };
+}
+
+/** One usage report to api-manager over the gateway's internal connection (lib/gateway-feed/plan-usage.ts). */
+async function reportPlanUsage(
+  apiManagerUrl: string,
+  dispatcher: Agent,
+  report: PlanUsageReport,
+): Promise<PlanUsageAnswer> {
+  const response = await request(`${apiManagerUrl}${PLAN_USAGE_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(report),
+    dispatcher,
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`api-manager answered ${response.statusCode}`);
+  return planUsageAnswerSchema.parse(JSON.parse(text));
 }
 
 interface AccessLog {
@@ -415,21 +477,34 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** How long the rest of an oversized body is read and dropped after the 413, before the socket is cut. */
+const OVERSIZED_BODY_LINGER_MS = 5000;
+
+/**
+ * The request body, up to `limit` bytes. Past it the answer is 413 while the rest is read and dropped
+ * (node does that for an unread body): cutting the socket while the client still sends would reset the
+ * connection and lose the 413 with it. A body that keeps coming is cut after a short linger.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const length = req.headers['content-length'];
   if (length !== undefined && Number(length) > limit) return Promise.reject(new PayloadTooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const collect = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        reject(new PayloadTooLarge(limit));
-        req.destroy();
+      if (size <= limit) {
+        chunks.push(chunk);
         return;
       }
-      chunks.push(chunk);
-    });
+      req.off('data', collect);
+      chunks.length = 0;
+      req.resume();
+      const linger = setTimeout(() => req.socket.destroy(), OVERSIZED_BODY_LINGER_MS);
+      req.once('close', () => clearTimeout(linger));
+      reject(new PayloadTooLarge(limit));
+    };
+    req.on('data', collect);
     req.on('end', () => resolve(Buffer.concat(chunks, size)));
     req.on('error', reject);
   });

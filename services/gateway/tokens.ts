@@ -13,6 +13,7 @@ import {
 import { type Dispatcher, request, fetch as undiciFetch } from 'undici';
 import type { SnapshotKeyManager } from '../../lib/gateway-feed/snapshot.ts';
 import { InvalidToken, TemporarilyUnavailable } from '../../lib/http/errors.ts';
+import type { Revocations } from './revocations.ts';
 import type { Runtime } from './runtime.ts';
 
 /** An access token the gateway accepted, reduced to what authorisation and mediation need. */
@@ -23,24 +24,33 @@ export interface ValidatedToken {
   scopes: ReadonlySet<string>;
   /** `cnf.x5t#S256`: the thumbprint of the certificate the token is bound to (RFC 8705). */
   boundThumbprint: string | undefined;
+  /** Every claim, for the revocation check on each use (a revocation may name any of them). */
+  claims: JWTPayload;
   /** Until when this result may be reused, epoch ms. */
   validUntil: number;
 }
 
 type CryptoKeyLike = Awaited<ReturnType<typeof importX509>>;
 
-const ALGORITHMS = ['PS256', 'ES256', 'RS256'];
+/** FAPI 1.0 / CDS signing algorithms; RS256 and everything else is refused. */
+const ALGORITHMS = ['PS256', 'ES256'];
+/** RFC 9068: access tokens say so in their header, so an ID token or other JWT is never taken for one. */
+const ACCESS_TOKEN_TYPE = 'at+jwt';
 const CLOCK_TOLERANCE_SECONDS = 5;
 const MAX_CACHED = 50_000;
-/** Introspection answers are reused at most this long, so a revocation takes effect soon. */
-const INTROSPECTION_CACHE_MS = 60_000;
+/**
+ * Introspection answers are reused at most this long, so a revocation takes effect within seconds at a
+ * key manager without a revocation feed (with one, its feed applies to introspected tokens too).
+ */
+const INTROSPECTION_CACHE_MS = 4000;
 
 /**
  * Validates access tokens against the enabled key managers of the current snapshot: JWTs by issuer →
  * key manager → signature via its JWKS (fetched, cached and refreshed on an unknown `kid` by jose) or
  * PEM, `exp`/`nbf`; opaque tokens, or JWTs of a key manager that does not self-validate, by
  * introspection. Results are cached per token until expiry, so the hot path verifies a signature once
- * per token; the cache is dropped whenever a new snapshot (key managers) arrives.
+ * per token; the cache is dropped whenever a new snapshot (key managers) arrives. Revocation is checked
+ * on every use, cached or not, against the key manager's revocation feed (revocations.ts).
  */
 export class TokenValidator {
   readonly #dispatcher: Dispatcher;
@@ -48,10 +58,12 @@ export class TokenValidator {
   readonly #pems = new Map<string, Promise<CryptoKeyLike>>();
   readonly #cache = new Map<string, ValidatedToken>();
   readonly #timeoutMs: number;
+  readonly #revocations: Revocations;
 
-  constructor(dispatcher: Dispatcher, timeoutMs: number) {
+  constructor(dispatcher: Dispatcher, timeoutMs: number, revocations: Revocations) {
     this.#dispatcher = dispatcher;
     this.#timeoutMs = timeoutMs;
+    this.#revocations = revocations;
   }
 
   /** Forget every cached result (a new snapshot may have disabled a key manager). */
@@ -59,11 +71,14 @@ export class TokenValidator {
     this.#cache.clear();
   }
 
-  /** The cached result for a token still within its validity, if any. */
+  /** The cached result for a token still within its validity and not revoked, if any. */
   cached(token: string, now = Date.now()): ValidatedToken | undefined {
     const cached = this.#cache.get(token);
     if (!cached) return undefined;
-    if (cached.validUntil > now) return cached;
+    if (cached.validUntil > now) {
+      this.#revocations.check(cached.keyManager, cached.claims, now);
+      return cached;
+    }
     this.#cache.delete(token);
     return undefined;
   }
@@ -72,6 +87,7 @@ export class TokenValidator {
     const cached = this.cached(token, now);
     if (cached) return cached;
     const validated = await this.#validateUncached(token, runtime, now);
+    this.#revocations.check(validated.keyManager, validated.claims, Date.now());
     if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
     this.#cache.set(token, validated);
     return validated;
@@ -90,11 +106,14 @@ export class TokenValidator {
     if (!keyManager) throw new InvalidToken('the access token was not issued by a known key manager');
     if (!keyManager.enabled) throw new InvalidToken(`the key manager ${keyManager.name} is disabled`);
     if (!selfValidates(keyManager)) return this.#introspect(token, keyManager, now);
+    const audience = audienceOf(keyManager);
 
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.#keyFor(keyManager, token), {
         issuer: keyManager.issuer!,
+        audience,
+        typ: ACCESS_TOKEN_TYPE,
         algorithms: ALGORITHMS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         currentDate: new Date(now),
@@ -176,6 +195,10 @@ export class TokenValidator {
       );
     }
     if (claims.active !== true) throw new InvalidToken('the access token is not active');
+    const audience = audienceOf(keyManager);
+    if (!(Array.isArray(claims.aud) ? claims.aud : [claims.aud]).includes(audience)) {
+      throw new InvalidToken(`the access token is not for this gateway's audience ${audience}`);
+    }
     if (typeof claims.exp === 'number' && claims.exp * 1000 <= now)
       throw new InvalidToken('the access token expired');
     const until = Math.min(
@@ -184,6 +207,14 @@ export class TokenValidator {
     );
     return toValidated(keyManager, claims, until);
   }
+}
+
+/** The `aud` every token of the key manager must carry; a key manager without one has no token accepted. */
+function audienceOf(keyManager: SnapshotKeyManager): string {
+  if (!keyManager.audience) {
+    throw new InvalidToken(`the key manager ${keyManager.name} names no audience for its access tokens`);
+  }
+  return keyManager.audience;
 }
 
 function selfValidates(keyManager: SnapshotKeyManager): boolean {
@@ -219,6 +250,7 @@ function toValidated(keyManager: SnapshotKeyManager, claims: JWTPayload, validUn
     subject: stringClaim(claims.sub),
     scopes,
     boundThumbprint: stringClaim(confirmation?.['x5t#S256']),
+    claims,
     validUntil,
   };
 }
@@ -229,6 +261,9 @@ function stringClaim(value: unknown): string | undefined {
 
 function tokenError(error: unknown): Error {
   if (error instanceof joseErrors.JWTExpired) return new InvalidToken('the access token expired');
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) {
+    return new InvalidToken(`the access token must be signed with ${ALGORITHMS.join(' or ')}`);
+  }
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     return new InvalidToken(`the access token claim ${error.claim} is not valid: ${error.reason}`);
   }

@@ -161,5 +161,6 @@ function upstreamError(error: unknown, origin: string): Error {
   ) {
     return new GatewayTimeout(`the backend ${origin} did not answer in time`);
   }
-  return new BadGateway(`the backend ${origin} could not be reached`);
+  // Refused or cut: the backend is down or restarting; the next attempt reconnects at once.
+  return new BadGateway(`the backend ${origin} could not be reached`, 1);
 }

@@ -1,3 +1,4 @@
+import { WINDOW_COUNTERS_MIGRATION } from '../../lib/limits/window-counters.ts';
 import type { Migration } from '../../lib/storage/index.ts';
 
 /** identity-server's schema. Append new versions; never edit an applied one. */
@@ -90,6 +91,75 @@ export const migrations: readonly Migration[] = [
       -- Key-manager applications are looked up by name (WSO2 rejects a second app of the same name).
       CREATE UNIQUE INDEX clients_keymanager_name ON clients ((metadata->>'client_name'))
         WHERE source = 'keymanager';
+    `,
+  },
+  {
+    version: 3,
+    name: 'revocations feed for the gateways (by token, by client)',
+    sql: `
+      -- Every revocation the gateways must honour, in the order recorded: a token claim and a value, in
+      -- force until every token carrying it has expired. Writers serialise on the table (revocations.ts),
+      -- so ids become visible in order and a reader's cursor never skips a row.
+      CREATE TABLE revocations (
+        id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        claim       text NOT NULL,
+        value       text NOT NULL,
+        expires_at  timestamptz NOT NULL,
+        UNIQUE (claim, value)
+      );
+      CREATE INDEX revocations_expiry ON revocations (expires_at);
+      INSERT INTO revocations (claim, value, expires_at)
+        SELECT 'jti', jti, expires_at FROM revoked_tokens ORDER BY jti;
+      DROP TABLE revoked_tokens;
+    `,
+  },
+  { version: 4, ...WINDOW_COUNTERS_MIGRATION },
+  {
+    version: 5,
+    name: 'signing keys and client secrets encrypted at rest',
+    sql: `
+      -- Sealed (lib/secrets) with a key kept outside the database. The plaintext columns only hold rows
+      -- written before this version: the server seals and empties them at start (secrets-at-rest.ts).
+      ALTER TABLE signing_keys ADD COLUMN alg text, ADD COLUMN sealed_private_jwk text,
+        ALTER COLUMN private_jwk DROP NOT NULL;
+      UPDATE signing_keys SET alg = private_jwk->>'alg';
+      ALTER TABLE signing_keys ALTER COLUMN alg SET NOT NULL;
+      ALTER TABLE clients ADD COLUMN client_secret_sealed text;
+    `,
+  },
+  {
+    version: 6,
+    name: 'CDR arrangements',
+    sql: `
+      -- A customer's consent to share data with a recipient (CDR arrangement). Amending an arrangement
+      -- keeps its id and replaces its grant; revoking it ends every token issued under it.
+      CREATE TABLE cdr_arrangements (
+        arrangement_id    text PRIMARY KEY,
+        client_id         text NOT NULL,
+        customer_id       text NOT NULL,
+        -- oidc-provider's Grant (oidc_payloads) the arrangement's tokens are issued from.
+        grant_id          text NOT NULL UNIQUE,
+        account_ids       jsonb NOT NULL,
+        scope             text NOT NULL,
+        sharing_duration  integer NOT NULL,
+        status            text NOT NULL CHECK (status IN ('active', 'revoked')),
+        created_at        timestamptz NOT NULL DEFAULT now(),
+        updated_at        timestamptz NOT NULL DEFAULT now(),
+        -- End of the sharing period; null for a one-off consent (no refresh token).
+        expires_at        timestamptz
+      );
+      CREATE INDEX cdr_arrangements_client ON cdr_arrangements (client_id);
+    `,
+  },
+  {
+    version: 7,
+    name: 'server secrets shared by replicas (cookie key, pairwise subject salt)',
+    sql: `
+      -- Random values every replica must share and a restart must keep, sealed (lib/secrets).
+      CREATE TABLE server_secrets (
+        name    text PRIMARY KEY,
+        sealed  text NOT NULL
+      );
     `,
   },
 ];

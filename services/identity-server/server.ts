@@ -5,28 +5,42 @@ import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import { Counter } from 'prom-client';
 import { type Config, dataDirOf, issuerOf, serviceUrl } from '../../lib/config/index.ts';
+import { type ErrorShape, logServerError, renderError } from '../../lib/http/errors.ts';
 import { OutboundClient } from '../../lib/http/outbound.ts';
 import { createService, type Service } from '../../lib/http/service.ts';
+import { adminLockoutOf } from '../../lib/limits/admin-lockout.ts';
+import { encryptionKeysOf, SecretBox } from '../../lib/secrets/index.ts';
 import { type Database, openDatabase } from '../../lib/storage/index.ts';
-import { adminCredentialChecker } from './admin/credential.ts';
+import { AdminCredential } from './admin/credential.ts';
+import {
+  ARRANGEMENT_REVOCATION_PATH,
+  arrangementRevocationRoutes,
+} from './arrangements/revocation-routes.ts';
+import { ArrangementStore } from './arrangements/store.ts';
+import { consentRoutes } from './consent/routes.ts';
 import type { DcrDependencies } from './dcr/dependencies.ts';
 import { dcrRoutes } from './dcr/index.ts';
 import { pruneExpiredJtis } from './dcr/replay-cache.ts';
 import { keyManagerRoutes } from './keymanager/routes.ts';
+import { CallerLimits } from './limits/caller-limits.ts';
 import { migrations } from './migrations.ts';
 import { AccessTokenVerifier } from './oauth/access-tokens.ts';
 import { type ClientRow, pruneExpiredPayloads } from './oauth/adapter.ts';
 import { ClientCache } from './oauth/client-cache.ts';
 import { ClientCertificateResolver } from './oauth/client-certificate.ts';
 import { buildProvider, OAUTH_MOUNT, OAUTH_ROUTES } from './oauth/provider.ts';
+import { serverSecret } from './oauth/server-secrets.ts';
 import {
   ensureSigningKeys,
   loadSigningKeys,
   pruneSigningKeys,
   type SigningKeySet,
 } from './oauth/signing-keys.ts';
+import { revocationFeedRoutes } from './revocation/feed-routes.ts';
+import { RevocationStore } from './revocation/store.ts';
 import { scopeRoutes } from './scopes/routes.ts';
 import { ScopeStore } from './scopes/store.ts';
+import { encryptSecretsAtRest } from './secrets-at-rest.ts';
 
 export interface IdentityServerOptions {
   /** Database schema; tests give each run its own on a shared PostgreSQL server. */
@@ -47,9 +61,16 @@ export interface IdentityServer {
   config: Config;
   /** What the DCR endpoint is given: certificate, admin credential and access-token checks. */
   dependencies: DcrDependencies;
+  /** Encrypts signing keys and client secrets at rest (lib/secrets). */
+  secrets: SecretBox;
   /** Re-reads signing keys and scopes now (e.g. after `rotateSigningKey`); rebuilds the provider if they changed. */
   reloadProvider(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** WSO2 IS's REST APIs (`/api/identity/…`, the scope API) answer `{code, message, description}`; the rest OAuth's. */
+export function errorShapeOf(path: string): ErrorShape {
+  return path.startsWith('/api/identity/') ? 'wso2' : 'oauth';
 }
 
 const DISCOVERY_PATH = `${OAUTH_MOUNT}/token/.well-known/openid-configuration`;
@@ -68,18 +89,26 @@ export async function createIdentityServer(
   options: IdentityServerOptions = {},
 ): Promise<IdentityServer> {
   const ob = config.obkit;
+  // Before the database opens: a missing or malformed key refuses the start with its setting named.
+  const secrets = new SecretBox(encryptionKeysOf(config));
   const db = await openDatabase({
     url: ob.database.url || undefined,
     dataDir: ob.database.url ? undefined : dataDirOf(config, 'identity_server'),
     schema: options.schema ?? 'identity_server',
     migrations,
+    connectTimeoutMs: ob.database.connect_timeout_seconds * 1000,
   });
   const closers: Array<() => Promise<void> | void> = [() => db.close()];
-  const close = async () => {
-    for (const closer of closers.reverse()) await closer();
+  // Once, however often it is called (a signal and the supervisor's pipe may both ask).
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      for (const closer of closers.reverse()) await closer();
+    })();
+    return closing;
   };
   try {
-    return await start(config, db, options, closers, close);
+    return await start(config, db, secrets, options, closers, close);
   } catch (error) {
     await close().catch(() => {});
     throw error;
@@ -89,62 +118,85 @@ export async function createIdentityServer(
 async function start(
   config: Config,
   db: Database,
+  secrets: SecretBox,
   options: IdentityServerOptions,
   closers: Array<() => Promise<void> | void>,
   close: () => Promise<void>,
 ): Promise<IdentityServer> {
   const ob = config.obkit;
-  await ensureSigningKeys(db);
-  let keys: SigningKeySet = await loadSigningKeys(db);
+  await encryptSecretsAtRest(db, secrets);
+  await ensureSigningKeys(db, secrets);
+  let keys: SigningKeySet = await loadSigningKeys(db, secrets);
   let handleOAuth: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
 
   const service = createService({
     name: 'identity-server',
     logLevel: ob.log_level,
-    errorShape: 'oauth',
+    errorShape: errorShapeOf,
     tls: {
       certificate: ob.tls.certificate,
       privateKey: ob.tls.private_key,
       clientCas: [ob.tls.truststore, ob.tls.internal_ca],
       requestCert: true,
       rejectUnauthorized: false,
+      strictServerKey: ob.mode === 'production',
     },
+    managementPort: ob.identity_server.management_port,
     readiness: { database: () => db.ping() },
+    shutdownGraceSeconds: ob.shutdown_grace_seconds,
     preRoute: (req, res) => routeOAuth(req, res),
   });
-  closers.push(async () => {
-    await service.close();
-    // The port was bound here rather than by fastify, so fastify leaves closing it to us.
-    await new Promise<void>((resolve) => service.server.close(() => resolve()));
-  });
+  // Closed after the service has drained (closers run in reverse): requests in flight still fetch.
+  const outbound = new OutboundClient(
+    {
+      allowPrivateAddresses: ob.allow_private_addresses,
+      connectTimeoutMs: config.open_banking.dcr.jwks_retriever.connection_timeout,
+      readTimeoutMs: config.open_banking.dcr.jwks_retriever.read_timeout,
+      maxBytes: config.open_banking.dcr.jwks_retriever.size_limit,
+      extraCa: ob.tls.outbound_ca ? readFileSync(ob.tls.outbound_ca, 'utf8') : undefined,
+    },
+    service.logger,
+  );
+  closers.push(() => outbound.close());
+  // The port is bound here rather than by fastify; the service's drain closes it.
+  closers.push(() => service.close());
   const logger = service.logger;
   const oauthRequests = new Counter({
-    name: 'oauth_requests_total',
+    name: 'obkit_oauth_requests_total',
     help: 'OAuth endpoint requests (/oauth2/*) by endpoint and status',
     labelNames: ['endpoint', 'status'],
     registers: [service.metrics],
   });
 
   const port = await bind(service.server, ob.identity_server.port, ob.bind_address);
+  await service.listenManagement(ob.bind_address);
   const url = ob.identity_server.url || serviceUrl(ob.hostname, port);
   ob.identity_server.url = url;
   const issuer = issuerOf(config);
   const publicHost = new URL(url).host;
 
-  const outbound = new OutboundClient({
-    allowPrivateAddresses: ob.allow_private_addresses,
-    connectTimeoutMs: config.open_banking.dcr.jwks_retriever.connection_timeout,
-    readTimeoutMs: config.open_banking.dcr.jwks_retriever.read_timeout,
-    maxBytes: config.open_banking.dcr.jwks_retriever.size_limit,
-    extraCa: ob.tls.outbound_ca ? readFileSync(ob.tls.outbound_ca, 'utf8') : undefined,
-  });
-  closers.push(() => outbound.close());
   const certificates = new ClientCertificateResolver(ob.tls.internal_ca, logger);
   const clients = new ClientCache<ClientRow>();
-  const verifier = new AccessTokenVerifier(db, { issuer, audience: url, keys: () => keys });
+  const revocations = new RevocationStore(db);
+  const verifier = new AccessTokenVerifier(db, { issuer, audience: url, keys: () => keys, revocations });
   let scopeNames = await new ScopeStore(db).names();
   const scopes = new ScopeStore(db, { onChange: () => refreshProvider() });
-  const isAdminCredential = adminCredentialChecker(ob.admin.username, ob.admin.password);
+  const adminCredential = new AdminCredential(
+    ob.admin.username,
+    ob.admin.password,
+    adminLockoutOf(db, config, logger),
+  );
+  const gatewayCredential = new AdminCredential(
+    ob.dcr_backend.username,
+    ob.dcr_backend.password,
+    // Its own account: guessed names (counted against one shared key) cannot lock the gateway out.
+    adminLockoutOf(db, config, logger, ob.dcr_backend.username),
+  );
+  const callerLimits = new CallerLimits(db, ob.limits, certificates);
+  const arrangements = new ArrangementStore(db);
+  // Shared by replicas and kept across restarts: a consent continues wherever the browser lands.
+  const cookieKeys = [await serverSecret(db, secrets, 'consent-cookie-key')];
+  const pairwiseSalt = await serverSecret(db, secrets, 'pairwise-subject-salt');
 
   const newProvider = (): Provider =>
     buildProvider({
@@ -153,27 +205,36 @@ async function start(
       issuer,
       audience: url,
       db,
+      secrets,
       keys,
       scopes: scopeNames,
       certificates,
       verifier,
       clients,
       outbound,
+      arrangements,
+      cookieKeys,
+      pairwiseSalt,
       logger,
     });
-  handleOAuth = newProvider().callback();
+  let provider = newProvider();
+  handleOAuth = provider.callback();
 
   /**
    * Keys and scopes are fixed in a provider instance: when either changed (a rotation, a new scope, here
    * or on another replica) a new provider takes over; requests in flight finish on the old one.
    */
   const reloadProvider = async () => {
-    const [freshKeys, freshScopes] = await Promise.all([loadSigningKeys(db), new ScopeStore(db).names()]);
+    const [freshKeys, freshScopes] = await Promise.all([
+      loadSigningKeys(db, secrets, keys),
+      new ScopeStore(db).names(),
+    ]);
     const scopesChanged = [...freshScopes].sort().join(' ') !== [...scopeNames].sort().join(' ');
     if (freshKeys.fingerprint === keys.fingerprint && !scopesChanged) return;
     keys = freshKeys;
     scopeNames = freshScopes;
-    handleOAuth = newProvider().callback();
+    provider = newProvider();
+    handleOAuth = provider.callback();
     logger.info({ kids: keys.publicJwks.keys.map((key) => key.kid) }, 'OAuth provider reloaded');
   };
   function refreshProvider(): Promise<void> {
@@ -187,23 +248,58 @@ async function start(
     logger,
     outbound,
     clientCertificate: (request) => certificates.certificateOf(request.raw),
-    isAdminCredential,
+    isGatewayConnection: (request) => certificates.isGateway(request.raw),
+    // The gateway's own credential, not the admin's: the admin password opens no registration.
+    isGatewayCredential: (authorization) => gatewayCredential.verify(authorization),
+    callerLimits,
     verifyAccessToken: (token) => verifier.verify(token),
+    revocations,
     clientChanged: (clientId) => clients.evict(clientId),
   };
 
   const app = service.app;
   app.register(dcrRoutes(dependencies), { prefix: '/api/openbanking/dynamic-client-registration' });
-  app.register(keyManagerRoutes, { prefix: '/keymanager-operations/dcr', db, isAdminCredential });
-  app.register(scopeRoutes, { prefix: '/api/identity/oauth2/v1.0/scopes', scopes, isAdminCredential });
+  app.register(keyManagerRoutes, {
+    prefix: '/keymanager-operations/dcr',
+    db,
+    secrets,
+    revocations,
+    adminCredential,
+  });
+  app.register(revocationFeedRoutes, {
+    revocations,
+    isGateway: (request) => certificates.isGateway(request),
+    stopping: service.stopping,
+  });
+  app.register(scopeRoutes, { prefix: '/api/identity/oauth2/v1.0/scopes', scopes, adminCredential });
+  app.register(
+    arrangementRevocationRoutes({
+      db,
+      revocations,
+      fetchJson: (target) => outbound.getJson(target),
+      audiences: [issuer, `${url}${ARRANGEMENT_REVOCATION_PATH}`],
+    }),
+  );
+  app.register(
+    consentRoutes({
+      provider: () => provider,
+      arrangements,
+      codeKey: cookieKeys[0]!,
+      logger,
+    }),
+  );
   if (options.routes) await options.routes(app, dependencies);
   await app.ready();
 
   const refresh = setInterval(refreshProvider, options.keyRefreshMs ?? 60_000);
   const prune = setInterval(() => {
-    Promise.all([pruneExpiredPayloads(db), pruneSigningKeys(db), pruneExpiredJtis(db)]).catch((error) =>
-      logger.error({ err: error }, 'pruning expired OAuth state failed'),
-    );
+    Promise.all([
+      pruneExpiredPayloads(db),
+      pruneSigningKeys(db),
+      pruneExpiredJtis(db),
+      revocations.prune(),
+      callerLimits.prune(),
+    ]).catch((error) => logger.error({ err: error }, 'pruning expired OAuth state failed'));
   }, PRUNE_INTERVAL_MS);
   refresh.unref();
   prune.unref();
@@ -211,9 +307,12 @@ async function start(
     clearInterval(refresh);
     clearInterval(prune);
   });
-  logger.info({ url, issuer }, 'identity-server listening');
+  logger.info(
+    { url, issuer, management: serviceUrl(ob.hostname, service.managementPort) },
+    'identity-server listening',
+  );
 
-  return { service, db, url, issuer, config, dependencies, reloadProvider, close };
+  return { service, db, url, issuer, config, dependencies, secrets, reloadProvider, close };
 
   /** `/oauth2/*` goes to oidc-provider (a Koa app) with the mount prefix stripped, as `app.use('/oauth2')` would. */
   function routeOAuth(req: IncomingMessage, res: ServerResponse): boolean {
@@ -234,9 +333,15 @@ async function start(
       );
     });
     if (!handleOAuth) return reply(res, 503, 'temporarily_unavailable', 'the server is starting');
-    if (path === `${OAUTH_MOUNT}${OAUTH_ROUTES.authorization}`) {
-      // Authorization code flow, PAR and consent come with a later issue; nothing half-built answers here.
-      return reply(res, 400, 'unsupported_response_type', 'the authorization endpoint is not available yet');
+    if (
+      path === `${OAUTH_MOUNT}${OAUTH_ROUTES.authorization}` &&
+      req.method !== 'GET' &&
+      req.method !== 'HEAD'
+    ) {
+      // A pushed request_uri is redeemed once from the query (request-uri-redemption.ts); a form body
+      // would go round that.
+      res.setHeader('allow', 'GET, HEAD');
+      return reply(res, 405, 'invalid_request', `${req.method} is not allowed here; allowed: GET, HEAD`);
     }
     const query = requestUrl.slice(path.length);
     const routed = req as IncomingMessage & { originalUrl?: string };
@@ -251,9 +356,36 @@ async function start(
     // Endpoint URLs (discovery, client-assertion audiences) derive from the configured URL, not from
     // whatever Host a caller or an intermediary sent.
     req.headers.host = publicHost;
+    if (
+      path === `${OAUTH_MOUNT}${OAUTH_ROUTES.pushed_authorization_request}` &&
+      !certificates.certificateOf(req)
+    ) {
+      // CDS: pushed authorisation requests come over mutual TLS, like the token endpoint's.
+      return reply(res, 401, 'invalid_client', 'pushed authorization requests need a client certificate');
+    }
+    if (path === `${OAUTH_MOUNT}${OAUTH_ROUTES.token}` && req.method === 'POST') {
+      // Counted before the provider reads the body; the body waits in the socket meanwhile.
+      callerLimits.token(req).then(
+        () => handleOAuth?.(req, res),
+        (error: unknown) => replyWith(res, error, logger),
+      );
+      return true;
+    }
     handleOAuth(req, res);
     return true;
   }
+}
+
+/** An error met before the provider took the request (a limit, an unreachable database), as JSON. */
+function replyWith(res: ServerResponse, error: unknown, logger: Service['logger']): void {
+  const rendered = renderError(error, 'oauth');
+  logServerError(logger, error, rendered.status);
+  res.writeHead(rendered.status, {
+    ...rendered.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  res.end(JSON.stringify(rendered.body));
 }
 
 function reply(res: ServerResponse, status: number, error: string, description: string): true {

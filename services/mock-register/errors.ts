@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ZodError } from 'zod';
+import { logServerError, renderError } from '../../lib/http/errors.ts';
 
 /**
  * Errors of the sandbox Register in the CDR Register's shape: `{"errors":[{"code","title","detail"}]}`
@@ -59,34 +60,23 @@ export class ResourceNotFound extends RegisterError {
   }
 }
 
-/** The one place errors of the Register's routes become responses. */
+/**
+ * The one place errors of the Register's routes become responses: its own errors and invalid fields
+ * here, everything else (framework 4xx, database unavailable, unexpected) by the service renderer in
+ * the CDS shape.
+ */
 export function renderRegisterError(
   error: FastifyError | Error,
   request: FastifyRequest,
   reply: FastifyReply,
 ) {
-  let rendered: RegisterError;
-  if (error instanceof RegisterError) rendered = error;
-  else if (error instanceof ZodError) rendered = new InvalidField(describeZodError(error));
-  else {
-    const status = (error as FastifyError).statusCode;
-    if (status && status >= 400 && status < 500) {
-      rendered = new RegisterError(
-        status,
-        'urn:au-cds:error:cds-all:Field/Invalid',
-        'Invalid Request',
-        error.message,
-      );
-    } else {
-      request.log.error({ err: error }, 'request failed');
-      rendered = new RegisterError(
-        500,
-        'urn:au-cds:error:cds-all:GeneralError/Unexpected',
-        'Unexpected Error Encountered',
-        'internal error',
-      );
-    }
+  if (error instanceof RegisterError || error instanceof ZodError) {
+    const rendered = error instanceof RegisterError ? error : new InvalidField(describeZodError(error));
+    reply.code(rendered.status).headers(rendered.headers).send(rendered.body);
+    return;
   }
+  const rendered = renderError(error, 'cds');
+  logServerError(request.log, error, rendered.status);
   reply.code(rendered.status).headers(rendered.headers).send(rendered.body);
 }
 

@@ -1,3 +1,4 @@
+import { WINDOW_COUNTERS_MIGRATION } from '../../lib/limits/window-counters.ts';
 import type { Migration } from '../../lib/storage/index.ts';
 
 /**
@@ -51,4 +52,5 @@ export const migrations: readonly Migration[] = [
             updated_at           timestamptz NOT NULL DEFAULT now()
           )`,
   },
+  { version: 5, ...WINDOW_COUNTERS_MIGRATION },
 ];

@@ -1,5 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { clientCertificateVerdict } from '../../lib/http/client-certificate.ts';
+import type { AdminLockout } from '../../lib/limits/admin-lockout.ts';
 import { adminGuard } from './admin-auth.ts';
 import { InvalidField, ResourceNotFound, renderRegisterError, Unauthorized } from './errors.ts';
 import { publicJwksSchema, type RecipientJwks } from './recipient-jwks.ts';
@@ -17,6 +19,7 @@ export interface RegisterRouteDependencies {
   products: SoftwareProducts;
   recipientJwks: RecipientJwks;
   admin: { username: string; password: string };
+  adminLockout: AdminLockout;
 }
 
 const INDUSTRIES = ['banking', 'energy', 'telco', 'all'];
@@ -33,7 +36,7 @@ const INDUSTRIES = ['banking', 'energy', 'telco', 'all'];
  */
 export async function registerRoutes(app: FastifyInstance, deps: RegisterRouteDependencies): Promise<void> {
   app.setErrorHandler(renderRegisterError);
-  const requireAdmin = adminGuard(deps.admin);
+  const requireAdmin = adminGuard(deps.admin, deps.adminLockout);
 
   app.get('/cdr-register/v1/jwks', async () => deps.keys.publishedJwks());
 
@@ -133,12 +136,12 @@ function pathIdentifier(value: string): string {
   return parsed.data;
 }
 
-/** The SSA endpoint's caller authentication: a client certificate verified against the truststore. */
+/** The SSA endpoint's caller authentication: a client certificate meeting the shared rules against the truststore. */
 function requireClientCertificate(request: FastifyRequest): void {
-  const socket = request.raw.socket as TLSSocket;
-  if (!socket.authorized || !socket.getPeerCertificate?.()?.raw) {
+  const verdict = clientCertificateVerdict(request.raw.socket as TLSSocket);
+  if (verdict.kind !== 'accepted') {
     throw new Unauthorized(
-      'the SSA endpoint requires mutual TLS with a client certificate issued by a CA in the Register truststore',
+      `the SSA endpoint requires mutual TLS with a client certificate issued by a CA in the Register truststore${verdict.kind === 'refused' ? `: ${verdict.reason}` : ''}`,
     );
   }
 }

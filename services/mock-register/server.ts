@@ -1,5 +1,6 @@
 import { type Config, dataDirOf, serviceUrl } from '../../lib/config/index.ts';
 import { createService, type Service } from '../../lib/http/service.ts';
+import { adminLockoutOf } from '../../lib/limits/admin-lockout.ts';
 import { type Database, openDatabase } from '../../lib/storage/index.ts';
 import { migrations } from './migrations.ts';
 import { RecipientJwks } from './recipient-jwks.ts';
@@ -51,6 +52,7 @@ export async function createMockRegister(
     dataDir: databaseUrl ? undefined : dataDirOf(config, 'mock_register'),
     schema: options.schema ?? 'mock_register',
     migrations,
+    connectTimeoutMs: config.obkit.database.connect_timeout_seconds * 1000,
     poolSize: 5,
   });
   let service: Service | undefined;
@@ -65,17 +67,21 @@ export async function createMockRegister(
         certificate: config.obkit.tls.certificate,
         privateKey: config.obkit.tls.private_key,
         clientCas: [config.obkit.tls.truststore],
-        // Asked, not required: the JWKS, health and admin surfaces serve callers without a certificate.
+        // Asked, not required: the JWKS and admin surfaces serve callers without a certificate.
         requestCert: true,
         rejectUnauthorized: false,
       },
+      managementPort: config.obkit.mock_register.management_port,
       readiness: { database: () => db.ping() },
+      errorShape: 'cds',
+      shutdownGraceSeconds: config.obkit.shutdown_grace_seconds,
     });
     await service.app.register(registerRoutes, {
       keys,
       products,
       recipientJwks: new RecipientJwks(db),
       admin: config.obkit.admin,
+      adminLockout: adminLockoutOf(db, config, service.logger),
     });
     const port = await service.listen(
       options.port ?? config.obkit.mock_register.port,

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { REVOCATION_FEED_PROPERTY } from '../../../lib/gateway-feed/revocations.ts';
+import type { SecretBox } from '../../../lib/secrets/index.ts';
 import { isUniqueViolation, type Queryable } from '../../../lib/storage/index.ts';
 import { badRequest, conflict, notFound, parseBody } from '../request.ts';
-import type { SecretBox } from '../secrets.ts';
 
 /**
  * Key managers as WSO2's admin v4 KeyManagerDTO. Connector secrets in `additionalProperties`
@@ -61,7 +62,11 @@ export const keyManagerInputSchema = z.looseObject({
     )
     .nullish(),
   enabled: z.boolean().nullish(),
-  additionalProperties: z.record(z.string(), z.unknown()).nullish(),
+  additionalProperties: z
+    .looseObject({
+      [REVOCATION_FEED_PROPERTY]: z.url({ protocol: /^https$/, error: 'must be an https URL' }).optional(),
+    })
+    .nullish(),
 });
 type KeyManagerInput = z.infer<typeof keyManagerInputSchema>;
 

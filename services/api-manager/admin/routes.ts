@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { idParams } from '../../../lib/http/route-schemas.ts';
 import { ADMIN_API } from '../../../lib/wso2/management-api.ts';
 import { requireScope } from '../auth/require-scope.ts';
 import type { ApiManagerContext } from '../context.ts';
@@ -34,29 +35,39 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
 
   await app.register(
     async (admin) => {
-      admin.get('/key-managers', { preHandler: adminScope }, async () => {
+      admin.get('/key-managers', { onRequest: adminScope }, async () => {
         const list = (await keyManagers.list()).map(keyManagerInfoDto);
         return { count: list.length, list };
       });
-      admin.get('/key-managers/:id', { preHandler: adminScope }, async (request) =>
-        render((request.params as { id: string }).id),
+      admin.get(
+        '/key-managers/:id',
+        { onRequest: adminScope, schema: { params: idParams('id') } },
+        async (request) => render((request.params as { id: string }).id),
       );
-      admin.post('/key-managers', { preHandler: adminScope }, async (request, reply) => {
+      admin.post('/key-managers', { onRequest: adminScope }, async (request, reply) => {
         const created = await keyManagers.create(request.body);
         context.changes.changed();
         reply.code(201).send(await render(created.id));
       });
-      admin.put('/key-managers/:id', { preHandler: adminScope }, async (request) => {
-        const updated = await keyManagers.update((request.params as { id: string }).id, request.body);
-        context.changes.changed();
-        return render(updated.id);
-      });
-      admin.delete('/key-managers/:id', { preHandler: adminScope }, async (request, reply) => {
-        await keyManagers.remove((request.params as { id: string }).id);
-        context.changes.changed();
-        reply.code(200).send();
-      });
-      admin.post('/key-managers/discover', { preHandler: adminScope }, async (request) => {
+      admin.put(
+        '/key-managers/:id',
+        { onRequest: adminScope, schema: { params: idParams('id') } },
+        async (request) => {
+          const updated = await keyManagers.update((request.params as { id: string }).id, request.body);
+          context.changes.changed();
+          return render(updated.id);
+        },
+      );
+      admin.delete(
+        '/key-managers/:id',
+        { onRequest: adminScope, schema: { params: idParams('id') } },
+        async (request, reply) => {
+          await keyManagers.remove((request.params as { id: string }).id);
+          context.changes.changed();
+          reply.code(200).send();
+        },
+      );
+      admin.post('/key-managers/discover', { onRequest: adminScope }, async (request) => {
         const parts = await readMultipart(request);
         if (!parts.url) throw badRequest('invalid field url: required');
         if (!parts.type) throw badRequest('invalid field type: required');
@@ -65,14 +76,14 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
 
       admin.get(
         '/throttling/policies/subscription',
-        { preHandler: requireScope(context.tokens, 'apim:tier_view', 'apim:tier_manage', 'apim:admin') },
+        { onRequest: requireScope(context.tokens, 'apim:tier_view', 'apim:tier_manage', 'apim:admin') },
         async () => {
           const list = SUBSCRIPTION_POLICIES.map(subscriptionPolicyDto);
           return { count: list.length, list };
         },
       );
 
-      admin.get('/environments', { preHandler: adminScope }, async () => {
+      admin.get('/environments', { onRequest: adminScope }, async () => {
         const list = gatewayEnvironments(context.config).map((environment) =>
           environmentDto(environment, context.config),
         );

@@ -1,15 +1,20 @@
 import { randomBytes } from 'node:crypto';
+import { hashSecret, type SecretBox, secretMatchesHash } from '../../../lib/secrets/index.ts';
 import type { Queryable } from '../../../lib/storage/index.ts';
-import type { SecretBox } from '../secrets.ts';
 import { safeEqual } from './credentials.ts';
 
-/** OAuth clients of the resident key manager. */
+/**
+ * OAuth clients of the resident key manager. A management client's secret is given back on every
+ * idempotent registration (client-registration v0.17), so it is stored encrypted; an application's is
+ * shown once, by generate-keys, and stored only as a hash.
+ */
 export interface ResidentClient {
   clientId: string;
   clientName: string;
   kind: 'management' | 'application';
   owner: string;
-  clientSecret: string;
+  /** A management client's secret; null for applications, whose secret is not kept. */
+  clientSecret: string | null;
   grantTypes: string[];
   callbackUrl: string | null;
 }
@@ -19,7 +24,8 @@ interface ClientRow {
   client_name: string;
   kind: 'management' | 'application';
   owner: string;
-  secret_encrypted: string;
+  secret_encrypted: string | null;
+  secret_hash: string | null;
   grant_types: string[];
   callback_url: string | null;
 }
@@ -60,26 +66,28 @@ export class ClientStore {
     return this.#toClient(row.rows[0]!);
   }
 
+  /** A new application client; its secret is in the answer and nowhere else. */
   async createApplicationClient(input: {
     clientName: string;
     owner: string;
     grantTypes: string[];
     callbackUrl: string | null;
-  }): Promise<ResidentClient> {
+  }): Promise<ResidentClient & { clientSecret: string }> {
     const clientId = newClientId();
+    const clientSecret = newSecret();
     await this.#db.query(
-      `INSERT INTO clients (client_id, client_name, kind, owner, secret_encrypted, grant_types, callback_url)
+      `INSERT INTO clients (client_id, client_name, kind, owner, secret_hash, grant_types, callback_url)
        VALUES ($1, $2, 'application', $3, $4, $5::jsonb, $6)`,
       [
         clientId,
         input.clientName,
         input.owner,
-        this.#secrets.seal(newSecret()),
+        hashSecret(clientSecret),
         JSON.stringify(input.grantTypes),
         input.callbackUrl,
       ],
     );
-    return (await this.find(clientId))!;
+    return { ...(await this.find(clientId))!, clientSecret };
   }
 
   async find(clientId: string): Promise<ResidentClient | undefined> {
@@ -89,9 +97,13 @@ export class ClientStore {
 
   /** The client when `secret` is its secret, else undefined. */
   async authenticate(clientId: string, secret: string): Promise<ResidentClient | undefined> {
-    const client = await this.find(clientId);
-    if (!client || !safeEqual(client.clientSecret, secret)) return undefined;
-    return client;
+    const row = (await this.#db.query<ClientRow>('SELECT * FROM clients WHERE client_id = $1', [clientId]))
+      .rows[0];
+    if (!row) return undefined;
+    const matches = row.secret_hash
+      ? secretMatchesHash(secret, row.secret_hash)
+      : row.secret_encrypted !== null && safeEqual(this.#secrets.open(row.secret_encrypted), secret);
+    return matches ? this.#toClient(row) : undefined;
   }
 
   async remove(clientId: string): Promise<void> {
@@ -104,7 +116,7 @@ export class ClientStore {
       clientName: row.client_name,
       kind: row.kind,
       owner: row.owner,
-      clientSecret: this.#secrets.open(row.secret_encrypted),
+      clientSecret: row.secret_encrypted === null ? null : this.#secrets.open(row.secret_encrypted),
       grantTypes: row.grant_types,
       callbackUrl: row.callback_url,
     };

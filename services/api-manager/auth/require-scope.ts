@@ -1,4 +1,4 @@
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { ApiError } from '../../../lib/http/errors.ts';
 import type { ManagementScope } from '../../../lib/wso2/management-api.ts';
 import { bearerToken } from './credentials.ts';
@@ -11,10 +11,11 @@ declare module 'fastify' {
 }
 
 /**
- * A preHandler admitting a request whose bearer token holds at least one of `scopes` (WSO2 lists
- * several accepted scopes per operation). No or invalid token → 401; missing scope → 403.
+ * An onRequest hook admitting a request whose bearer token holds at least one of `scopes` (WSO2 lists
+ * several accepted scopes per operation). No or invalid token → 401; missing scope → 403 — before the
+ * body is read or the parameters are validated.
  */
-export function requireScope(tokens: TokenService, ...scopes: ManagementScope[]): preHandlerAsyncHookHandler {
+export function requireScope(tokens: TokenService, ...scopes: ManagementScope[]): onRequestAsyncHookHandler {
   return async (request: FastifyRequest) => {
     const token = bearerToken(request.headers.authorization);
     if (!token) {

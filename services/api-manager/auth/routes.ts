@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, InvalidClient, InvalidRequest, OAuthError } from '../../../lib/http/errors.ts';
+import { adminLockoutOf } from '../../../lib/limits/admin-lockout.ts';
 import { MANAGEMENT_SCOPES } from '../../../lib/wso2/management-api.ts';
 import type { ApiManagerContext } from '../context.ts';
 import { invalidField } from '../request.ts';
@@ -25,12 +26,14 @@ const SUPPORTED_GRANTS = new Set(['password', 'client_credentials']);
 export function registerAuthRoutes(app: FastifyInstance, context: ApiManagerContext): void {
   const clients = new ClientStore(context.db, context.secrets);
   const admin = context.config.obkit.admin;
+  const lockout = adminLockoutOf(context.db, context.config, app.log);
+  // Behind the lockout: while the account is locked this throws 429 + Retry-After, whatever the password.
   const isAdmin = (username: string, password: string) =>
-    safeEqual(username, admin.username) && safeEqual(password, admin.password);
+    lockout.check(username, () => safeEqual(username, admin.username) && safeEqual(password, admin.password));
 
   app.post('/client-registration/v0.17/register', async (request, reply) => {
     const credentials = basicCredentials(request.headers.authorization);
-    if (!credentials || !isAdmin(credentials.username, credentials.password)) {
+    if (!credentials || !(await isAdmin(credentials.username, credentials.password))) {
       throw new ApiError(
         401,
         'Unauthenticated',
@@ -84,7 +87,7 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiManagerCont
     }
     let username: string | undefined;
     if (grantType === 'password') {
-      if (client.kind !== 'management' || !isAdmin(form.username ?? '', form.password ?? '')) {
+      if (client.kind !== 'management' || !(await isAdmin(form.username ?? '', form.password ?? ''))) {
         throw new OAuthError(400, 'invalid_grant', 'invalid resource owner credentials');
       }
       username = form.username;
@@ -121,10 +124,19 @@ async function authenticateClient(
   form: Record<string, string | undefined>,
 ): Promise<ResidentClient> {
   const basic = basicCredentials(authorization);
-  const clientId = basic ? decodeURIComponent(basic.username) : form.client_id;
-  const secret = basic ? decodeURIComponent(basic.password) : form.client_secret;
+  const clientId = basic ? decodeCredential(basic.username) : form.client_id;
+  const secret = basic ? decodeCredential(basic.password) : form.client_secret;
   if (!clientId || !secret) throw new InvalidClient('client authentication is required');
   const client = await clients.authenticate(clientId, secret);
   if (!client) throw new InvalidClient('client authentication failed');
   return client;
+}
+
+/** RFC 6749 §2.3.1: Basic client credentials are percent-encoded; malformed encoding is a failed authentication. */
+function decodeCredential(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new InvalidClient('the client credentials are not valid percent-encoding');
+  }
 }

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import type { SecretBox } from '../../../lib/secrets/index.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 
 /**
@@ -29,8 +30,12 @@ export interface TokenService {
   issuer(): string;
 }
 
-export async function createTokenService(db: Database, issuer: () => string): Promise<TokenService> {
-  const { privateJwk, kid } = await loadOrCreateSigningKey(db);
+export async function createTokenService(
+  db: Database,
+  secrets: SecretBox,
+  issuer: () => string,
+): Promise<TokenService> {
+  const { privateJwk, kid } = await loadOrCreateSigningKey(db, secrets);
   const privateKey = await importJWK(privateJwk, 'ES256');
   const { d: _private, ...publicJwk } = privateJwk;
   const publicKey = await importJWK(publicJwk, 'ES256');
@@ -48,7 +53,9 @@ export async function createTokenService(db: Database, issuer: () => string): Pr
         .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
         .setIssuer(issuer())
         .setSubject(username ?? clientId)
-        .setAudience(clientId)
+        // The client, as WSO2's resident key manager does, and this key manager itself: the audience the
+        // gateway requires of its tokens (feed/build-snapshot.ts).
+        .setAudience([clientId, issuer()])
         .setIssuedAt()
         .setJti(randomUUID())
         .setExpirationTime(`${TOKEN_LIFETIME_SECONDS}s`)
@@ -89,18 +96,23 @@ function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-async function loadOrCreateSigningKey(db: Database): Promise<{ privateJwk: JWK; kid: string }> {
-  const existing = await db.query<{ kid: string; private_jwk: JWK }>(
-    'SELECT kid, private_jwk FROM signing_keys ORDER BY created_at, kid LIMIT 1',
+/** The signing key, decrypted once here; stored sealed (lib/secrets) with the key kept outside the database. */
+async function loadOrCreateSigningKey(
+  db: Database,
+  secrets: SecretBox,
+): Promise<{ privateJwk: JWK; kid: string }> {
+  const existing = await db.query<{ kid: string; sealed_private_jwk: string }>(
+    'SELECT kid, sealed_private_jwk FROM signing_keys ORDER BY created_at, kid LIMIT 1',
   );
-  if (existing.rows[0]) return { privateJwk: existing.rows[0].private_jwk, kid: existing.rows[0].kid };
+  const row = existing.rows[0];
+  if (row) return { privateJwk: JSON.parse(secrets.open(row.sealed_private_jwk)) as JWK, kid: row.kid };
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const privateJwk = await exportJWK(privateKey);
   const kid = randomUUID();
-  await db.query('INSERT INTO signing_keys (kid, private_jwk) VALUES ($1, $2::jsonb)', [
+  await db.query('INSERT INTO signing_keys (kid, sealed_private_jwk) VALUES ($1, $2)', [
     kid,
-    JSON.stringify(privateJwk),
+    secrets.seal(JSON.stringify(privateJwk)),
   ]);
   // Replicas starting together: whichever key was stored first wins for all of them.
-  return loadOrCreateSigningKey(db);
+  return loadOrCreateSigningKey(db, secrets);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { identifier, idParams, queryOf, text } from '../../../lib/http/route-schemas.ts';
 import { isUniqueViolation } from '../../../lib/storage/index.ts';
 import { DEVPORTAL_API } from '../../../lib/wso2/management-api.ts';
 import { keyManagerStoreOf } from '../admin/routes.ts';
@@ -92,7 +93,7 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
 
   app.register(
     async (devportal) => {
-      devportal.post('/applications', { preHandler: manageApps }, async (request, reply) => {
+      devportal.post('/applications', { onRequest: manageApps }, async (request, reply) => {
         const input = parseBody(applicationSchema, request.body);
         const id = randomUUID();
         try {
@@ -117,145 +118,168 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
         reply.code(201).send(await applicationDto(await applicationOf(id, callerOf(request))));
       });
 
-      devportal.get('/applications', { preHandler: manageApps }, async (request) => {
-        const query = (request.query as { query?: string }).query;
-        const rows = await db.query<ApplicationRow>(
-          'SELECT * FROM applications WHERE owner = $1 ORDER BY created_at',
-          [callerOf(request)],
-        );
-        const matching = rows.rows.filter((row) => !query || row.name === query);
-        const list = await Promise.all(matching.map(applicationDto));
-        return wholeList(list);
-      });
-
-      devportal.get('/applications/:id', { preHandler: manageApps }, async (request) =>
-        applicationDto(await applicationOf((request.params as { id: string }).id, callerOf(request))),
+      devportal.get(
+        '/applications',
+        { onRequest: manageApps, schema: { querystring: queryOf({ query: text() }) } },
+        async (request) => {
+          const query = (request.query as { query?: string }).query;
+          const rows = await db.query<ApplicationRow>(
+            'SELECT * FROM applications WHERE owner = $1 ORDER BY created_at',
+            [callerOf(request)],
+          );
+          const matching = rows.rows.filter((row) => !query || row.name === query);
+          const list = await Promise.all(matching.map(applicationDto));
+          return wholeList(list);
+        },
       );
 
-      devportal.delete('/applications/:id', { preHandler: manageApps }, async (request, reply) => {
-        const application = await applicationOf((request.params as { id: string }).id, callerOf(request));
-        const keys = await db.query<{ key_manager: string; consumer_key: string }>(
-          'SELECT key_manager, consumer_key FROM application_keys WHERE application_id = $1',
-          [application.id],
-        );
-        for (const key of keys.rows) {
-          if (key.key_manager === 'Resident Key Manager') await clients.remove(key.consumer_key);
-        }
-        await db.query('DELETE FROM applications WHERE id = $1', [application.id]);
-        context.changes.changed();
-        reply.code(200).send();
-      });
+      devportal.get(
+        '/applications/:id',
+        { onRequest: manageApps, schema: { params: idParams('id') } },
+        async (request) =>
+          applicationDto(await applicationOf((request.params as { id: string }).id, callerOf(request))),
+      );
 
-      devportal.post('/applications/:id/generate-keys', { preHandler: manageApps }, async (request) => {
-        const application = await applicationOf((request.params as { id: string }).id, callerOf(request));
-        const input = parseBody(generateKeysSchema, request.body);
-        const keyManager = await keyManagers.findByName(input.keyManager);
-        if (!keyManager)
-          throw badRequest(`invalid field keyManager: no key manager named ${input.keyManager}`);
-        if (!keyManager.enabled)
-          throw badRequest(`invalid field keyManager: key manager ${keyManager.name} is disabled`);
-        if (!keyManager.enableOAuthAppCreation) {
-          throw badRequest(
-            `invalid field keyManager: key manager ${keyManager.name} does not allow OAuth app creation`,
+      devportal.delete(
+        '/applications/:id',
+        { onRequest: manageApps, schema: { params: idParams('id') } },
+        async (request, reply) => {
+          const application = await applicationOf((request.params as { id: string }).id, callerOf(request));
+          const keys = await db.query<{ key_manager: string; consumer_key: string }>(
+            'SELECT key_manager, consumer_key FROM application_keys WHERE application_id = $1',
+            [application.id],
           );
-        }
-        const clientName = `${application.owner}_${application.name}_${input.keyType}`;
-        let consumerKey: string;
-        let consumerSecret: string | null;
-        if (keyManager.type === 'default') {
-          const client = await clients.createApplicationClient({
-            clientName,
-            owner: application.owner,
-            grantTypes: input.grantTypesToBeSupported,
-            callbackUrl: input.callbackUrl ?? null,
-          });
-          consumerKey = client.clientId;
-          consumerSecret = client.clientSecret;
-        } else {
-          const secrets = await keyManagers.secretsOf(keyManager.id);
-          const username = String(keyManager.additionalProperties.Username ?? '');
-          const password = secrets.Password ?? '';
-          if (!username || !password) {
+          for (const key of keys.rows) {
+            if (key.key_manager === 'Resident Key Manager') await clients.remove(key.consumer_key);
+          }
+          await db.query('DELETE FROM applications WHERE id = $1', [application.id]);
+          context.changes.changed();
+          reply.code(200).send();
+        },
+      );
+
+      devportal.post(
+        '/applications/:id/generate-keys',
+        { onRequest: manageApps, schema: { params: idParams('id') } },
+        async (request) => {
+          const application = await applicationOf((request.params as { id: string }).id, callerOf(request));
+          const input = parseBody(generateKeysSchema, request.body);
+          const keyManager = await keyManagers.findByName(input.keyManager);
+          if (!keyManager)
+            throw badRequest(`invalid field keyManager: no key manager named ${input.keyManager}`);
+          if (!keyManager.enabled)
+            throw badRequest(`invalid field keyManager: key manager ${keyManager.name} is disabled`);
+          if (!keyManager.enableOAuthAppCreation) {
             throw badRequest(
-              `key manager ${keyManager.name} lacks connector credentials (additionalProperties Username/Password)`,
+              `invalid field keyManager: key manager ${keyManager.name} does not allow OAuth app creation`,
             );
           }
-          const registered = await connector.registerClient(
-            keyManager,
-            { username, password },
-            { clientName, grantTypes: input.grantTypesToBeSupported, callbackUrl: input.callbackUrl ?? null },
-          );
-          consumerKey = registered.clientId;
-          consumerSecret = registered.clientSecret;
-        }
-        const keyMappingId = randomUUID();
-        try {
-          await db.query(
-            `INSERT INTO application_keys (id, application_id, key_manager, key_type, consumer_key, secret_encrypted, grant_types, callback_url)
-             VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)`,
-            [
-              keyMappingId,
-              application.id,
-              keyManager.name,
-              input.keyType,
-              consumerKey,
-              consumerSecret ? context.secrets.seal(consumerSecret) : null,
-              JSON.stringify(input.grantTypesToBeSupported),
-              input.callbackUrl ?? null,
-            ],
-          );
-        } catch (error) {
-          if (isUniqueViolation(error)) {
-            throw conflict(
-              `application ${application.id} already has ${input.keyType} keys from ${keyManager.name}`,
+          const clientName = `${application.owner}_${application.name}_${input.keyType}`;
+          let consumerKey: string;
+          let consumerSecret: string | null;
+          if (keyManager.type === 'default') {
+            const client = await clients.createApplicationClient({
+              clientName,
+              owner: application.owner,
+              grantTypes: input.grantTypesToBeSupported,
+              callbackUrl: input.callbackUrl ?? null,
+            });
+            consumerKey = client.clientId;
+            consumerSecret = client.clientSecret;
+          } else {
+            const secrets = await keyManagers.secretsOf(keyManager.id);
+            const username = String(keyManager.additionalProperties.Username ?? '');
+            const password = secrets.Password ?? '';
+            if (!username || !password) {
+              throw badRequest(
+                `key manager ${keyManager.name} lacks connector credentials (additionalProperties Username/Password)`,
+              );
+            }
+            const registered = await connector.registerClient(
+              keyManager,
+              { username, password },
+              {
+                clientName,
+                grantTypes: input.grantTypesToBeSupported,
+                callbackUrl: input.callbackUrl ?? null,
+              },
             );
+            consumerKey = registered.clientId;
+            consumerSecret = registered.clientSecret;
           }
-          throw error;
-        }
-        context.changes.changed();
-        return {
-          keyMappingId,
-          keyManager: keyManager.name,
-          consumerKey,
-          consumerSecret,
-          supportedGrantTypes: input.grantTypesToBeSupported,
-          callbackUrl: input.callbackUrl ?? null,
-          keyState: 'COMPLETED',
-          keyType: input.keyType,
-          mode: 'CREATED',
-          groupId: null,
-          token: null,
-          additionalProperties: {},
-        };
-      });
+          const keyMappingId = randomUUID();
+          try {
+            await db.query(
+              // The consumer secret is the key manager's to keep: shown once in this answer, stored nowhere.
+              `INSERT INTO application_keys (id, application_id, key_manager, key_type, consumer_key, grant_types, callback_url)
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+              [
+                keyMappingId,
+                application.id,
+                keyManager.name,
+                input.keyType,
+                consumerKey,
+                JSON.stringify(input.grantTypesToBeSupported),
+                input.callbackUrl ?? null,
+              ],
+            );
+          } catch (error) {
+            if (isUniqueViolation(error)) {
+              throw conflict(
+                `application ${application.id} already has ${input.keyType} keys from ${keyManager.name}`,
+              );
+            }
+            throw error;
+          }
+          context.changes.changed();
+          return {
+            keyMappingId,
+            keyManager: keyManager.name,
+            consumerKey,
+            consumerSecret,
+            supportedGrantTypes: input.grantTypesToBeSupported,
+            callbackUrl: input.callbackUrl ?? null,
+            keyState: 'COMPLETED',
+            keyType: input.keyType,
+            mode: 'CREATED',
+            groupId: null,
+            token: null,
+            additionalProperties: {},
+          };
+        },
+      );
 
-      devportal.get('/applications/:id/keys', { preHandler: manageApps }, async (request) => {
-        const application = await applicationOf((request.params as { id: string }).id, callerOf(request));
-        const rows = await db.query<{
-          id: string;
-          key_manager: string;
-          key_type: string;
-          consumer_key: string;
-          grant_types: string[];
-          callback_url: string | null;
-        }>('SELECT * FROM application_keys WHERE application_id = $1 ORDER BY key_manager, key_type', [
-          application.id,
-        ]);
-        const list = rows.rows.map((row) => ({
-          keyMappingId: row.id,
-          keyManager: row.key_manager,
-          consumerKey: row.consumer_key,
-          // Secrets are shown once, at generation.
-          consumerSecret: null,
-          supportedGrantTypes: row.grant_types,
-          callbackUrl: row.callback_url,
-          keyState: 'COMPLETED',
-          keyType: row.key_type,
-        }));
-        return { count: list.length, list };
-      });
+      devportal.get(
+        '/applications/:id/keys',
+        { onRequest: manageApps, schema: { params: idParams('id') } },
+        async (request) => {
+          const application = await applicationOf((request.params as { id: string }).id, callerOf(request));
+          const rows = await db.query<{
+            id: string;
+            key_manager: string;
+            key_type: string;
+            consumer_key: string;
+            grant_types: string[];
+            callback_url: string | null;
+          }>('SELECT * FROM application_keys WHERE application_id = $1 ORDER BY key_manager, key_type', [
+            application.id,
+          ]);
+          const list = rows.rows.map((row) => ({
+            keyMappingId: row.id,
+            keyManager: row.key_manager,
+            consumerKey: row.consumer_key,
+            // Secrets are shown once, at generation.
+            consumerSecret: null,
+            supportedGrantTypes: row.grant_types,
+            callbackUrl: row.callback_url,
+            keyState: 'COMPLETED',
+            keyType: row.key_type,
+          }));
+          return { count: list.length, list };
+        },
+      );
 
-      devportal.post('/subscriptions', { preHandler: manageSubscriptions }, async (request, reply) => {
+      devportal.post('/subscriptions', { onRequest: manageSubscriptions }, async (request, reply) => {
         const input = parseBody(subscriptionSchema, request.body);
         const application = await applicationOf(input.applicationId, callerOf(request));
         const api = await apis.get(input.apiId);
@@ -290,31 +314,42 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
         );
       });
 
-      devportal.get('/subscriptions', { preHandler: manageSubscriptions }, async (request) => {
-        const query = request.query as { applicationId?: string; apiId?: string };
-        if (!query.applicationId && !query.apiId)
-          throw badRequest('invalid field applicationId: applicationId or apiId is required');
-        const rows = await db.query<SubscriptionRow>(
-          `SELECT s.* FROM subscriptions s JOIN applications a ON a.id = s.application_id
+      devportal.get(
+        '/subscriptions',
+        {
+          onRequest: manageSubscriptions,
+          schema: { querystring: queryOf({ applicationId: identifier, apiId: identifier }) },
+        },
+        async (request) => {
+          const query = request.query as { applicationId?: string; apiId?: string };
+          if (!query.applicationId && !query.apiId)
+            throw badRequest('invalid field applicationId: applicationId or apiId is required');
+          const rows = await db.query<SubscriptionRow>(
+            `SELECT s.* FROM subscriptions s JOIN applications a ON a.id = s.application_id
            WHERE a.owner = $1 AND ($2::text IS NULL OR s.application_id = $2) AND ($3::text IS NULL OR s.api_id = $3)
            ORDER BY s.id`,
-          [callerOf(request), query.applicationId ?? null, query.apiId ?? null],
-        );
-        const list = rows.rows.map(subscriptionDto);
-        return wholeList(list);
-      });
+            [callerOf(request), query.applicationId ?? null, query.apiId ?? null],
+          );
+          const list = rows.rows.map(subscriptionDto);
+          return wholeList(list);
+        },
+      );
 
-      devportal.delete('/subscriptions/:id', { preHandler: manageSubscriptions }, async (request, reply) => {
-        const id = (request.params as { id: string }).id;
-        const deleted = await db.query(
-          `DELETE FROM subscriptions s USING applications a
+      devportal.delete(
+        '/subscriptions/:id',
+        { onRequest: manageSubscriptions, schema: { params: idParams('id') } },
+        async (request, reply) => {
+          const id = (request.params as { id: string }).id;
+          const deleted = await db.query(
+            `DELETE FROM subscriptions s USING applications a
            WHERE s.id = $1 AND a.id = s.application_id AND a.owner = $2`,
-          [id, callerOf(request)],
-        );
-        if (deleted.rowCount === 0) throw notFound('subscription', id);
-        context.changes.changed();
-        reply.code(200).send();
-      });
+            [id, callerOf(request)],
+          );
+          if (deleted.rowCount === 0) throw notFound('subscription', id);
+          context.changes.changed();
+          reply.code(200).send();
+        },
+      );
     },
     { prefix: DEVPORTAL_API },
   );

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type {
-  AppliedPolicy,
-  AuthType,
-  DeployedApi,
-  GatewaySnapshot,
-  SnapshotApplication,
-  SnapshotKeyManager,
+import { REVOCATION_FEED_PROPERTY } from '../../../lib/gateway-feed/revocations.ts';
+import {
+  type AppliedPolicy,
+  AUDIENCE_PROPERTY,
+  type AuthType,
+  type DeployedApi,
+  type GatewaySnapshot,
+  type SnapshotApplication,
+  type SnapshotKeyManager,
 } from '../../../lib/gateway-feed/snapshot.ts';
 import { keyManagerStoreOf } from '../admin/routes.ts';
 import { SUBSCRIPTION_POLICIES } from '../admin/throttling-policies.ts';
@@ -88,9 +90,15 @@ export async function buildSnapshot(context: ApiManagerContext): Promise<Gateway
     type: keyManager.type,
     enabled: keyManager.enabled,
     issuer: keyManager.issuer,
+    // The resident key manager's tokens name it (its issuer) besides the client (auth/tokens.ts).
+    audience:
+      keyManager.type === 'default'
+        ? keyManager.issuer
+        : stringProperty(keyManager.additionalProperties[AUDIENCE_PROPERTY]),
     jwksUri: keyManager.certificates?.type === 'JWKS' ? keyManager.certificates.value : null,
     certificatePem: keyManager.certificates?.type === 'PEM' ? keyManager.certificates.value : null,
     introspectionEndpoint: keyManager.introspectionEndpoint,
+    revocationFeed: stringProperty(keyManager.additionalProperties[REVOCATION_FEED_PROPERTY]),
     tokenValidation: keyManager.tokenValidation.map(({ type, enable, value }) => ({ type, enable, value })),
     enableSelfValidationJWT: keyManager.enableSelfValidationJWT,
     consumerKeyClaim: keyManager.consumerKeyClaim,
@@ -162,4 +170,8 @@ async function applications(context: ApiManagerContext): Promise<SnapshotApplica
         status: subscription.status,
       })),
   }));
+}
+
+function stringProperty(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
 }

@@ -1,10 +1,17 @@
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
+import {
+  PLAN_USAGE_PATH,
+  type PlanUsageAnswer,
+  planUsageReportSchema,
+} from '../../../lib/gateway-feed/plan-usage.ts';
 import { SNAPSHOT_PATH } from '../../../lib/gateway-feed/snapshot.ts';
 import { ApiError } from '../../../lib/http/errors.ts';
 import { isGatewayConnection } from '../../../lib/http/forwarded-certificate.ts';
+import { WindowCounters } from '../../../lib/limits/window-counters.ts';
 import type { ApiManagerContext } from '../context.ts';
+import { parseBody } from '../request.ts';
 import { buildSnapshot } from './build-snapshot.ts';
 
 const MAX_WAIT_SECONDS = 60;
@@ -37,9 +44,13 @@ export function registerFeedRoutes(
     const deadline = Date.now() + waitSeconds * 1000;
     const closed = new AbortController();
     request.raw.once('close', () => closed.abort());
+    // A shutdown answers held polls at once: the gateway re-polls another replica.
+    const done = AbortSignal.any([closed.signal, context.stopping]);
+    let seen = context.changes.version;
     let snapshot = await buildSnapshot(context);
-    while (known === etagOf(snapshot.version) && Date.now() < deadline && !closed.signal.aborted) {
-      await context.changes.next(Math.min(RECHECK_MS, deadline - Date.now()), closed.signal);
+    while (known === etagOf(snapshot.version) && Date.now() < deadline && !done.aborted) {
+      await context.changes.next(Math.min(RECHECK_MS, deadline - Date.now()), done, seen);
+      seen = context.changes.version;
       snapshot = await buildSnapshot(context);
     }
     reply.header('etag', etagOf(snapshot.version)).header('cache-control', 'no-cache');
@@ -47,6 +58,42 @@ export function registerFeedRoutes(
     return snapshot;
   });
 }
+
+/**
+ * `POST /internal/gateway/v1/plan-usage`: a gateway replica's business-plan usage since its last report,
+ * added to the shared window counters (one per subscription, in this database); the answer is every
+ * replica's count, so the replicas together admit one plan. Only the gateway may report.
+ */
+export function registerPlanUsageRoutes(
+  app: FastifyInstance,
+  context: ApiManagerContext,
+  internalCas: X509Certificate[],
+): void {
+  const counters = new WindowCounters(context.db);
+  app.post(PLAN_USAGE_PATH, async (request): Promise<PlanUsageAnswer> => {
+    if (!isGatewayConnection(request.raw.socket as TLSSocket, internalCas)) {
+      throw new ApiError(
+        403,
+        'Forbidden',
+        'plan usage is only taken from the gateway (internal client certificate)',
+      );
+    }
+    const report = parseBody(planUsageReportSchema, request.body);
+    const counted = await counters.add(
+      report.windows.map((window) => ({ ...window, key: `${PLAN_KEY_PREFIX}${window.key}` })),
+    );
+    return {
+      windows: [...counted.values()].map((window) => ({
+        key: window.key.slice(PLAN_KEY_PREFIX.length),
+        count: window.count,
+        expiresAt: window.expiresAt,
+      })),
+    };
+  });
+}
+
+/** Keeps the gateways' keys apart from the other counters in the table (the admin lockout's). */
+const PLAN_KEY_PREFIX = 'plan:';
 
 function etagOf(version: string): string {
   return `"${version}"`;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OutboundError } from '../../../lib/http/outbound.ts';
+import { count, identifier, idParams, queryOf, text } from '../../../lib/http/route-schemas.ts';
 import { PUBLISHER_API } from '../../../lib/wso2/management-api.ts';
 import { gatewayEnvironments } from '../admin/environments.ts';
 import { callerOf, requireScope } from '../auth/require-scope.ts';
@@ -45,28 +46,41 @@ export async function registerPublisherRoutes(
 
   await app.register(
     async (publisher) => {
-      publisher.get('/apis', { preHandler: view }, async (request) => {
-        const query = request.query as { query?: string; limit?: string; offset?: string };
-        const matching = (await apis.list()).filter(matcher(query.query));
-        const limit = Math.max(1, Math.min(Number(query.limit ?? 25) || 25, 1000));
-        const offset = Math.max(0, Number(query.offset ?? 0) || 0);
-        const page = matching.slice(offset, offset + limit);
-        return {
-          count: page.length,
-          list: page.map(apiInfoDto),
-          pagination: { offset, limit, total: matching.length, next: '', previous: '' },
-        };
-      });
-
-      publisher.get('/apis/:apiId', { preHandler: view }, async (request) =>
-        apiDto(await apis.get(apiIdOf(request))),
+      publisher.get(
+        '/apis',
+        {
+          onRequest: view,
+          schema: { querystring: queryOf({ query: text(), limit: count, offset: count }) },
+        },
+        async (request) => {
+          const query = request.query as { query?: string; limit?: string; offset?: string };
+          const matching = (await apis.list()).filter(matcher(query.query));
+          const limit = Math.max(1, Math.min(Number(query.limit ?? 25) || 25, 1000));
+          const offset = Math.max(0, Number(query.offset ?? 0) || 0);
+          const page = matching.slice(offset, offset + limit);
+          return {
+            count: page.length,
+            list: page.map(apiInfoDto),
+            pagination: { offset, limit, total: matching.length, next: '', previous: '' },
+          };
+        },
       );
 
-      publisher.get('/apis/:apiId/swagger', { preHandler: view }, async (request, reply) => {
-        reply.type('application/json').send(await apis.definition(apiIdOf(request)));
-      });
+      publisher.get(
+        '/apis/:apiId',
+        { onRequest: view, schema: { params: idParams('apiId') } },
+        async (request) => apiDto(await apis.get(apiIdOf(request))),
+      );
 
-      publisher.post('/apis/import-openapi', { preHandler: create }, async (request, reply) => {
+      publisher.get(
+        '/apis/:apiId/swagger',
+        { onRequest: view, schema: { params: idParams('apiId') } },
+        async (request, reply) => {
+          reply.type('application/json').send(await apis.definition(apiIdOf(request)));
+        },
+      );
+
+      publisher.post('/apis/import-openapi', { onRequest: create }, async (request, reply) => {
         const parts = await readMultipart(request);
         const text = await definitionText(parts, context);
         const definition = importDefinition(parseDefinitionText(text));
@@ -105,19 +119,23 @@ export async function registerPublisherRoutes(
         reply.code(201).send(apiDto(api));
       });
 
-      publisher.put('/apis/:apiId', { preHandler: create }, async (request) => {
-        const api = await apis.get(apiIdOf(request));
-        checkIdentityUnchanged(api, request.body);
-        const model = applyUpdate(api.model, request.body, await policies.list(api.id));
-        const updated = await apis.updateModel(api.id, model);
-        // Business plans are read live by the gateway (not frozen in revisions).
-        context.changes.changed();
-        return apiDto(updated);
-      });
+      publisher.put(
+        '/apis/:apiId',
+        { onRequest: create, schema: { params: idParams('apiId') } },
+        async (request) => {
+          const api = await apis.get(apiIdOf(request));
+          checkIdentityUnchanged(api, request.body);
+          const model = applyUpdate(api.model, request.body, await policies.list(api.id));
+          const updated = await apis.updateModel(api.id, model);
+          // Business plans are read live by the gateway (not frozen in revisions).
+          context.changes.changed();
+          return apiDto(updated);
+        },
+      );
 
       publisher.delete(
         '/apis/:apiId',
-        { preHandler: requireScope(tokens, 'apim:api_delete') },
+        { onRequest: requireScope(tokens, 'apim:api_delete'), schema: { params: idParams('apiId') } },
         async (request, reply) => {
           const api = await apis.get(apiIdOf(request));
           await apis.remove(api.id);
@@ -128,7 +146,10 @@ export async function registerPublisherRoutes(
 
       publisher.post(
         '/apis/:apiId/operation-policies',
-        { preHandler: requireScope(tokens, 'apim:mediation_policy_create', 'apim:api_create') },
+        {
+          onRequest: requireScope(tokens, 'apim:mediation_policy_create', 'apim:api_create'),
+          schema: { params: idParams('apiId') },
+        },
         async (request, reply) => {
           const api = await apis.get(apiIdOf(request));
           const parts = await readMultipart(request);
@@ -147,15 +168,19 @@ export async function registerPublisherRoutes(
         'apim:api_view',
         'apim:api_create',
       );
-      publisher.get('/apis/:apiId/operation-policies', { preHandler: viewPolicies }, async (request) => {
-        const api = await apis.get(apiIdOf(request));
-        const list = (await policies.list(api.id)).map(operationPolicyDto);
-        return wholeList(list);
-      });
+      publisher.get(
+        '/apis/:apiId/operation-policies',
+        { onRequest: viewPolicies, schema: { params: idParams('apiId') } },
+        async (request) => {
+          const api = await apis.get(apiIdOf(request));
+          const list = (await policies.list(api.id)).map(operationPolicyDto);
+          return wholeList(list);
+        },
+      );
 
       publisher.get(
         '/apis/:apiId/operation-policies/:policyId',
-        { preHandler: viewPolicies },
+        { onRequest: viewPolicies, schema: { params: idParams('apiId', 'policyId') } },
         async (request) => {
           const { apiId, policyId } = request.params as { apiId: string; policyId: string };
           return operationPolicyDto(await policies.get(apiId, policyId));
@@ -164,7 +189,10 @@ export async function registerPublisherRoutes(
 
       publisher.delete(
         '/apis/:apiId/operation-policies/:policyId',
-        { preHandler: requireScope(tokens, 'apim:mediation_policy_create', 'apim:api_create') },
+        {
+          onRequest: requireScope(tokens, 'apim:mediation_policy_create', 'apim:api_create'),
+          schema: { params: idParams('apiId', 'policyId') },
+        },
         async (request, reply) => {
           const { apiId, policyId } = request.params as { apiId: string; policyId: string };
           const api = await apis.get(apiId);
@@ -181,100 +209,140 @@ export async function registerPublisherRoutes(
 
       publisher.get(
         '/operation-policies',
-        { preHandler: requireScope(tokens, 'apim:common_operation_policy_view', 'apim:api_view') },
+        { onRequest: requireScope(tokens, 'apim:common_operation_policy_view', 'apim:api_view') },
         // Common (shared) policies: none are offered; API-specific policies carry the mediation.
         async () => wholeList([]),
       );
 
-      publisher.post('/apis/:apiId/revisions', { preHandler: publish }, async (request, reply) => {
-        const api = await apis.get(apiIdOf(request));
-        const body = parseBody(
-          z.looseObject({ description: z.string().max(255).nullish() }).nullish(),
-          request.body,
-        );
-        const revision = await revisions.create(api, body?.description ?? '', await policies.list(api.id));
-        reply.code(201).send(revisionDto(revision, []));
-      });
+      publisher.post(
+        '/apis/:apiId/revisions',
+        { onRequest: publish, schema: { params: idParams('apiId') } },
+        async (request, reply) => {
+          const api = await apis.get(apiIdOf(request));
+          const body = parseBody(
+            z.looseObject({ description: z.string().max(255).nullish() }).nullish(),
+            request.body,
+          );
+          const revision = await revisions.create(api, body?.description ?? '', await policies.list(api.id));
+          reply.code(201).send(revisionDto(revision, []));
+        },
+      );
 
-      publisher.get('/apis/:apiId/revisions', { preHandler: view }, async (request) => {
-        const api = await apis.get(apiIdOf(request));
-        const query = (request.query as { query?: string }).query ?? '';
-        const deployedFilter = /deployed:(true|false)/.exec(query)?.[1];
-        const deployments = await revisions.deployments(api.id);
-        const list = (await revisions.list(api.id))
-          .filter((revision) => {
-            if (deployedFilter === undefined) return true;
-            const deployed = deployments.some((deployment) => deployment.revisionId === revision.id);
-            return deployedFilter === 'true' ? deployed : !deployed;
-          })
-          .map((revision) => revisionDto(revision, deployments));
-        return { count: list.length, list };
-      });
+      publisher.get(
+        '/apis/:apiId/revisions',
+        { onRequest: view, schema: { params: idParams('apiId'), querystring: queryOf({ query: text() }) } },
+        async (request) => {
+          const api = await apis.get(apiIdOf(request));
+          const query = (request.query as { query?: string }).query ?? '';
+          const deployedFilter = /deployed:(true|false)/.exec(query)?.[1];
+          const deployments = await revisions.deployments(api.id);
+          const list = (await revisions.list(api.id))
+            .filter((revision) => {
+              if (deployedFilter === undefined) return true;
+              const deployed = deployments.some((deployment) => deployment.revisionId === revision.id);
+              return deployedFilter === 'true' ? deployed : !deployed;
+            })
+            .map((revision) => revisionDto(revision, deployments));
+          return { count: list.length, list };
+        },
+      );
 
-      publisher.get('/apis/:apiId/revisions/:revisionId', { preHandler: view }, async (request) => {
-        const { apiId, revisionId } = request.params as { apiId: string; revisionId: string };
-        return revisionDto(await revisions.get(apiId, revisionId), await revisions.deployments(apiId));
-      });
+      publisher.get(
+        '/apis/:apiId/revisions/:revisionId',
+        { onRequest: view, schema: { params: idParams('apiId', 'revisionId') } },
+        async (request) => {
+          const { apiId, revisionId } = request.params as { apiId: string; revisionId: string };
+          return revisionDto(await revisions.get(apiId, revisionId), await revisions.deployments(apiId));
+        },
+      );
 
-      publisher.delete('/apis/:apiId/revisions/:revisionId', { preHandler: publish }, async (request) => {
-        const { apiId, revisionId } = request.params as { apiId: string; revisionId: string };
-        await revisions.remove(apiId, revisionId);
-        const deployments = await revisions.deployments(apiId);
-        const list = (await revisions.list(apiId)).map((revision) => revisionDto(revision, deployments));
-        return { count: list.length, list };
-      });
+      publisher.delete(
+        '/apis/:apiId/revisions/:revisionId',
+        { onRequest: publish, schema: { params: idParams('apiId', 'revisionId') } },
+        async (request) => {
+          const { apiId, revisionId } = request.params as { apiId: string; revisionId: string };
+          await revisions.remove(apiId, revisionId);
+          const deployments = await revisions.deployments(apiId);
+          const list = (await revisions.list(apiId)).map((revision) => revisionDto(revision, deployments));
+          return { count: list.length, list };
+        },
+      );
 
-      publisher.get('/apis/:apiId/deployments', { preHandler: view }, async (request) => {
-        const list = (await revisions.deployments(apiIdOf(request))).map(deploymentDto);
-        return list;
-      });
+      publisher.get(
+        '/apis/:apiId/deployments',
+        { onRequest: view, schema: { params: idParams('apiId') } },
+        async (request) => {
+          const list = (await revisions.deployments(apiIdOf(request))).map(deploymentDto);
+          return list;
+        },
+      );
 
-      publisher.post('/apis/:apiId/deploy-revision', { preHandler: publish }, async (request, reply) => {
-        const api = await apis.get(apiIdOf(request));
-        const revisionId = requiredQuery(request.query, 'revisionId');
-        const body = parseBody(deploymentsSchema.min(1), request.body);
-        if (api.lifecycle === 'RETIRED') throw badRequest('a retired API cannot be deployed');
-        const deployed = await revisions.deploy(
-          api.id,
-          revisionId,
-          body,
-          gatewayEnvironments(context.config),
-        );
-        context.changes.changed();
-        reply.code(201).send(deployed.map(deploymentDto));
-      });
-
-      publisher.post('/apis/:apiId/undeploy-revision', { preHandler: publish }, async (request, reply) => {
-        const api = await apis.get(apiIdOf(request));
-        const query = request.query as {
-          revisionId?: string;
-          revisionNumber?: string;
-          allEnvironments?: string;
-        };
-        let revisionId = query.revisionId;
-        if (!revisionId && query.revisionNumber) {
-          const number = Number(query.revisionNumber);
-          revisionId = (await revisions.list(api.id)).find((revision) => revision.number === number)?.id;
-          if (!revisionId) throw notFound('revision number', query.revisionNumber);
-        }
-        if (!revisionId) throw badRequest('invalid field revisionId: required');
-        if (query.allEnvironments === 'true') {
-          await revisions.undeploy(api.id, revisionId, 'all');
-        } else {
+      publisher.post(
+        '/apis/:apiId/deploy-revision',
+        {
+          onRequest: publish,
+          schema: { params: idParams('apiId'), querystring: queryOf({ revisionId: identifier }) },
+        },
+        async (request, reply) => {
+          const api = await apis.get(apiIdOf(request));
+          const revisionId = requiredQuery(request.query, 'revisionId');
           const body = parseBody(deploymentsSchema.min(1), request.body);
-          await revisions.undeploy(
+          if (api.lifecycle === 'RETIRED') throw badRequest('a retired API cannot be deployed');
+          const deployed = await revisions.deploy(
             api.id,
             revisionId,
-            body.map((deployment) => deployment.name),
+            body,
+            gatewayEnvironments(context.config),
           );
-        }
-        context.changes.changed();
-        reply.code(201).send((await revisions.deployments(api.id)).map(deploymentDto));
-      });
+          context.changes.changed();
+          reply.code(201).send(deployed.map(deploymentDto));
+        },
+      );
+
+      publisher.post(
+        '/apis/:apiId/undeploy-revision',
+        {
+          onRequest: publish,
+          schema: {
+            params: idParams('apiId'),
+            querystring: queryOf({ revisionId: identifier, revisionNumber: count, allEnvironments: text(8) }),
+          },
+        },
+        async (request, reply) => {
+          const api = await apis.get(apiIdOf(request));
+          const query = request.query as {
+            revisionId?: string;
+            revisionNumber?: string;
+            allEnvironments?: string;
+          };
+          let revisionId = query.revisionId;
+          if (!revisionId && query.revisionNumber) {
+            const number = Number(query.revisionNumber);
+            revisionId = (await revisions.list(api.id)).find((revision) => revision.number === number)?.id;
+            if (!revisionId) throw notFound('revision number', query.revisionNumber);
+          }
+          if (!revisionId) throw badRequest('invalid field revisionId: required');
+          if (query.allEnvironments === 'true') {
+            await revisions.undeploy(api.id, revisionId, 'all');
+          } else {
+            const body = parseBody(deploymentsSchema.min(1), request.body);
+            await revisions.undeploy(
+              api.id,
+              revisionId,
+              body.map((deployment) => deployment.name),
+            );
+          }
+          context.changes.changed();
+          reply.code(201).send((await revisions.deployments(api.id)).map(deploymentDto));
+        },
+      );
 
       publisher.post(
         '/apis/change-lifecycle',
-        { preHandler: requireScope(tokens, 'apim:api_publish') },
+        {
+          onRequest: requireScope(tokens, 'apim:api_publish'),
+          schema: { querystring: queryOf({ apiId: identifier, action: text() }) },
+        },
         async (request) => {
           const apiId = requiredQuery(request.query, 'apiId');
           const action = requiredQuery(request.query, 'action');
@@ -286,8 +354,10 @@ export async function registerPublisherRoutes(
         },
       );
 
-      publisher.get('/apis/:apiId/lifecycle-state', { preHandler: view }, async (request) =>
-        lifecycleStateDto((await apis.get(apiIdOf(request))).lifecycle),
+      publisher.get(
+        '/apis/:apiId/lifecycle-state',
+        { onRequest: view, schema: { params: idParams('apiId') } },
+        async (request) => lifecycleStateDto((await apis.get(apiIdOf(request))).lifecycle),
       );
     },
     { prefix: PUBLISHER_API },

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { InvalidClient } from '../../../lib/http/errors.ts';
+import { AccessDenied, InvalidClient } from '../../../lib/http/errors.ts';
+import { GatewayCredentialRequired } from '../admin/credential.ts';
 import { authorizeBearer } from '../oauth/access-tokens.ts';
 import { findClient } from './client-store.ts';
 import type { StoredClient } from './context.ts';
@@ -11,8 +12,9 @@ const CALLER_HEADER = 'x-wso2-client-id';
 
 /**
  * Who is calling GET/PUT/DELETE /register/{ClientId}, and the client they may manage:
- * - through the gateway: the admin Basic credential its in-sequence sets, which vouches that the
- *   gateway validated the token, scope and certificate binding, and the caller in `x-wso2-client-id`;
+ * - through the gateway: a Basic credential, which vouches that the gateway validated the token, scope
+ *   and certificate binding, and the caller in `x-wso2-client-id` — honoured only on the gateway's own
+ *   connection (internal CA, CN=obkit-gateway), so the credential alone opens nothing;
  * - directly: a `cdr:registration` access token bound (RFC 8705 `cnf.x5t#S256`) to the client
  *   certificate of this connection.
  * Either way `{ClientId}` must be the caller's own, still registered client.
@@ -29,7 +31,18 @@ export async function authenticateCaller(
 
 async function callerClientId(deps: DcrDependencies, request: FastifyRequest): Promise<string> {
   const authorization = request.headers.authorization;
-  if (deps.isAdminCredential(authorization)) {
+  if (/^Basic\s/i.test(authorization?.trim() ?? '')) {
+    // Refused before the credential is looked at: no password oracle for callers that are not the gateway.
+    if (!deps.isGatewayConnection(request)) {
+      deps.logger.warn(
+        { remoteAddress: request.socket.remoteAddress },
+        'DCR admin path refused: the connection is not the gateway',
+      );
+      throw new AccessDenied(
+        "the DCR backend's Basic credential is accepted only on the gateway's internal mutual-TLS connection",
+      );
+    }
+    if (!(await deps.isGatewayCredential(authorization))) throw new GatewayCredentialRequired();
     const forwarded = request.headers[CALLER_HEADER];
     if (typeof forwarded !== 'string' || forwarded === '') {
       throw new InvalidClient(`${CALLER_HEADER} must name the calling client`);

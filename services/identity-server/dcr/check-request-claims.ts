@@ -3,7 +3,7 @@ import type { RegistrationContext } from './context.ts';
 import type { ClaimRule, RegisteredClaim } from './registration-rules.ts';
 
 /**
- * Every Request JWT rule of cdr-dcr-rules.md except redirect URIs (next step) and replay (checked where
+ * Every Request JWT rule of docs/dcr-rules.md except redirect URIs (next step) and replay (checked where
  * the jti is stored): who issued it, for whom, when, and which client metadata it asks for.
  */
 export function checkRequestClaims(context: RegistrationContext): void {

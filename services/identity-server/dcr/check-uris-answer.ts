@@ -14,9 +14,8 @@ export async function checkUrisAnswer(context: RegistrationContext): Promise<voi
       try {
         status = (await deps.outbound.get(uri, '*/*')).status;
       } catch (error) {
-        throw new InvalidClientMetadata(
-          `URI validation failed: ${claim} ${uri}: ${(error as Error).message}`,
-        );
+        // The fetch error names the URI and keeps internal detail for the log.
+        throw new InvalidClientMetadata(`URI validation failed: ${claim}: ${(error as Error).message}`);
       }
       if (status !== 200) {
         throw new InvalidClientMetadata(`URI validation failed: ${claim} ${uri} answered HTTP ${status}`);

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../../../lib/config/index.ts';
 import type { OutboundClient } from '../../../lib/http/outbound.ts';
 import type { Database } from '../../../lib/storage/index.ts';
+import type { CallerLimits } from '../limits/caller-limits.ts';
+import type { RevocationStore } from '../revocation/store.ts';
 
 /** Verified claims of one of this identity server's access tokens. */
 export interface AccessTokenClaims {
@@ -17,7 +19,7 @@ export interface AccessTokenClaims {
 
 /**
  * What the DCR endpoint needs from the rest of the identity server. The OAuth core provides it; the DCR
- * module owns the registration rules (cdr-dcr-rules.md) and nothing else.
+ * module owns the registration rules (docs/dcr-rules.md) and nothing else.
  */
 export interface DcrDependencies {
   db: Database;
@@ -32,10 +34,19 @@ export interface DcrDependencies {
    * truststore), or the one the gateway forwarded when — and only when — the connection is the gateway's.
    */
   clientCertificate(request: FastifyRequest): X509Certificate | undefined;
-  /** True when the Authorization header carries the identity server's admin Basic credential. */
-  isAdminCredential(authorization: string | undefined): boolean;
+  /** True when the request came on the gateway's connection (internal CA, CN=obkit-gateway). */
+  isGatewayConnection(request: FastifyRequest): boolean;
+  /**
+   * True when the Authorization header carries the gateway's Basic credential for the DCR backend;
+   * throws TooManyRequests while repeated bad passwords keep the account locked (lib/limits).
+   */
+  isGatewayCredential(authorization: string | undefined): Promise<boolean>;
+  /** Per-client and per-source request limits of the token and DCR endpoints. */
+  callerLimits: CallerLimits;
   /** Verifies signature, expiry and revocation of an access token; throws InvalidToken otherwise. */
   verifyAccessToken(token: string): Promise<AccessTokenClaims>;
+  /** Where a deleted client's tokens are revoked, for this server and every gateway. */
+  revocations: RevocationStore;
   /** A registration was updated or deleted: the OAuth core forgets what it had loaded of the client. */
   clientChanged(clientId: string): void;
 }

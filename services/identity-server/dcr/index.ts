@@ -6,6 +6,7 @@ import {
   UnsupportedMediaType,
 } from '../../../lib/http/errors.ts';
 import { OutboundClient } from '../../../lib/http/outbound.ts';
+import { clientRevocation } from '../revocation/store.ts';
 import { ScopeStore } from '../scopes/store.ts';
 import { authenticateCaller } from './authenticate-caller.ts';
 import { buildClientMetadata } from './build-client-metadata.ts';
@@ -30,8 +31,11 @@ import { renderRegistration } from './render-registration.ts';
 import { verifyRequestSignature } from './verify-request-signature.ts';
 import { verifySoftwareStatement } from './verify-software-statement.ts';
 
-/** Reading this list is reading cdr-dcr-rules.md: each step checks one thing and persists nothing. */
-const validateRegistrationRequest: readonly RegistrationStep[] = [
+/**
+ * Reading this list is reading docs/dcr-rules.md: each step checks one thing and persists nothing
+ * (`obkit dcr explain` runs the same list offline).
+ */
+export const validateRegistrationRequest: readonly RegistrationStep[] = [
   parseRequestJwt,
   verifySoftwareStatement,
   verifyRequestSignature,
@@ -57,13 +61,17 @@ const REGISTER_KEYS_COOLDOWN_MS = 30_000;
 const RECIPIENT_KEYS_MAX_AGE_MS = 60_000;
 
 /**
- * CDR Dynamic Client Registration (cdr-dcr-rules.md), mounted by the identity server at
+ * CDR Dynamic Client Registration (docs/dcr-rules.md), mounted by the identity server at
  * `/api/openbanking/dynamic-client-registration`: POST /register, GET|PUT|DELETE /register/{ClientId}.
  */
 export function dcrRoutes(deps: DcrDependencies) {
   return async function dcrPlugin(app: FastifyInstance): Promise<void> {
     const runtime = createRuntime(deps);
     app.addHook('onClose', () => runtime.close());
+    // Abuse limits first: a refused call costs one counter update, not a signature check.
+    app.addHook('onRequest', async (request) => {
+      await deps.callerLimits.dcr(request.raw);
+    });
 
     // Bodies are registration JWTs; any other media type is refused before a handler runs.
     app.removeAllContentTypeParsers();
@@ -102,7 +110,12 @@ export function dcrRoutes(deps: DcrDependencies) {
 
     app.delete<{ Params: { clientId: string } }>('/register/:clientId', async (request, reply) => {
       const client = await authenticateCaller(deps, request);
-      const deleted = await deleteClient(deps.db, client.client_id);
+      // The deletion and the revocation of every token of the client commit together.
+      const deleted = await deps.revocations.transaction(async (tx, revoke) => {
+        const removed = await deleteClient(tx, client.client_id);
+        if (removed) await revoke([clientRevocation(client.client_id)]);
+        return removed;
+      });
       deps.clientChanged(client.client_id);
       if (!deleted) throw new InvalidClient('the client is not registered');
       deps.logger.info(
@@ -120,7 +133,10 @@ export function dcrRoutes(deps: DcrDependencies) {
 function createRuntime(deps: DcrDependencies): DcrRuntime & { close(): Promise<void> } {
   // Register JWKS URLs come from the operator's configuration, not from a client, so the private-address
   // guard (which protects against client-chosen URLs) does not apply to them.
-  const registerClient = new OutboundClient({ ...deps.outbound.policy, allowPrivateAddresses: true });
+  const registerClient = new OutboundClient(
+    { ...deps.outbound.policy, allowPrivateAddresses: true },
+    deps.logger,
+  );
   return {
     deps,
     rules: registrationRules(deps.config),
@@ -135,7 +151,7 @@ function createRuntime(deps: DcrDependencies): DcrRuntime & { close(): Promise<v
     recipientKeys: new KeySetCache({
       fetch: (url) => deps.outbound.getJson(url),
       maxAgeMs: RECIPIENT_KEYS_MAX_AGE_MS,
-      cooldownMs: 0,
+      cooldownMs: deps.config.open_banking.dcr.jwks_retriever.refetch_cooldown,
       serveStaleOnError: false,
       maxEntries: 1_000,
     }),

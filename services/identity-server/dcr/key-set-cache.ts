@@ -5,14 +5,20 @@ import {
   type JSONWebKeySet,
   type JWSHeaderParameters,
 } from 'jose';
+import { OutboundError } from '../../../lib/http/outbound.ts';
 
 type KeyResolver = ReturnType<typeof createLocalJWKSet>;
 type ResolvedKey = Awaited<ReturnType<KeyResolver>>;
 
-/** A JWKS could not be obtained and nothing usable is cached. */
+/**
+ * A JWKS could not be obtained and nothing usable is cached. The message is fit for the caller: an
+ * OutboundError's message names the URL and keeps addresses and TLS errors for the log.
+ */
 export class KeySetUnavailable extends Error {
   constructor(url: string, cause: unknown) {
-    super(`${url}: ${(cause as Error).message ?? String(cause)}`);
+    super(
+      cause instanceof OutboundError ? cause.message : `${url}: ${(cause as Error).message ?? String(cause)}`,
+    );
     this.name = 'KeySetUnavailable';
   }
 }
@@ -41,12 +47,15 @@ interface Entry {
 /**
  * JWKS by URL with a cache: keys are fetched once and reused until `maxAgeMs`; a `kid` that is not in
  * the cached set triggers one refetch (at most once per cooldown), so key rotation is picked up without
- * letting unknown `kid`s turn every request into a fetch. Concurrent requests share one fetch.
+ * letting unknown `kid`s turn every request into a fetch. A URL that could not be fetched at all is not
+ * tried again within the cooldown either. Concurrent requests share one fetch.
  */
 export class KeySetCache {
   readonly #options: KeySetCacheOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #firstFetches = new Map<string, Promise<Entry>>();
+  /** URLs never fetched successfully: when the last attempt failed, and how. */
+  readonly #failures = new Map<string, { at: number; error: KeySetUnavailable }>();
 
   constructor(options: KeySetCacheOptions) {
     this.#options = options;
@@ -60,6 +69,8 @@ export class KeySetCache {
   async #resolve(url: string, header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<ResolvedKey> {
     const now = Date.now();
     let entry = this.#entries.get(url);
+    const failure = this.#failures.get(url);
+    if (!entry && failure && now - failure.at < this.#options.cooldownMs) throw failure.error;
     if (!entry) entry = await this.#fetch(url, undefined);
     else if (
       now - entry.fetchedAt > this.#options.maxAgeMs &&
@@ -90,14 +101,17 @@ export class KeySetCache {
           fetchedAt: Date.now(),
           attemptedAt: Date.now(),
         };
-        this.#remember(url, entry);
+        this.#failures.delete(url);
+        this.#remember(this.#entries, url, entry);
         return entry;
       } catch (error) {
         if (previous) {
           previous.attemptedAt = Date.now();
           if (this.#options.serveStaleOnError) return previous;
         }
-        throw new KeySetUnavailable(url, error);
+        const unavailable = new KeySetUnavailable(url, error);
+        if (!previous) this.#remember(this.#failures, url, { at: Date.now(), error: unavailable });
+        throw unavailable;
       } finally {
         if (previous) previous.inflight = undefined;
         this.#firstFetches.delete(url);
@@ -108,12 +122,11 @@ export class KeySetCache {
     return attempt;
   }
 
-  #remember(url: string, entry: Entry): void {
-    this.#entries.delete(url);
-    this.#entries.set(url, entry);
-    while (this.#entries.size > this.#options.maxEntries) {
-      this.#entries.delete(this.#entries.keys().next().value as string);
-    }
+  /** Sets `url` as the newest key of `map`, dropping the oldest beyond `maxEntries`. */
+  #remember<T>(map: Map<string, T>, url: string, value: T): void {
+    map.delete(url);
+    map.set(url, value);
+    while (map.size > this.#options.maxEntries) map.delete(map.keys().next().value as string);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Config } from '../../../lib/config/index.ts';
 
 /**
- * The Request JWT rules of cdr-dcr-rules.md as data, with WSO2's `[open_banking.dcr.registration.<key>]`
+ * The Request JWT rules of docs/dcr-rules.md as data, with WSO2's `[open_banking.dcr.registration.<key>]`
  * overrides applied once at start-up. An override may make a claim required or optional and may narrow
  * the allowed values; it never widens them beyond what obkit supports (a TOML line cannot enable `none`).
  * The audience is the exception: its allowed values replace the default (this server's issuer), as in WSO2.
@@ -43,7 +43,7 @@ export interface RegistrationRules {
 }
 
 /** WSO2's key names where they differ from the claim names. */
-const WSO2_KEYS: Partial<Record<RegisteredClaim, string>> = {
+export const WSO2_KEYS: Partial<Record<RegisteredClaim, string>> = {
   aud: 'audience',
   token_endpoint_auth_method: 'token_endpoint_authentication',
   id_token_encrypted_response_alg: 'id_token_encryption_response_alg',

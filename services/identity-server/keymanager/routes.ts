@@ -7,14 +7,18 @@ import {
   InvalidRedirectUri,
   NotFound,
 } from '../../../lib/http/errors.ts';
+import type { SecretBox } from '../../../lib/secrets/index.ts';
 import { type Database, isUniqueViolation } from '../../../lib/storage/index.ts';
-import { AdminCredentialRequired } from '../admin/credential.ts';
+import { type AdminCredential, AdminCredentialRequired } from '../admin/credential.ts';
 import { GRANT_TYPES } from '../oauth/provider.ts';
+import { clientRevocation, type RevocationStore } from '../revocation/store.ts';
 
 /**
  * `/keymanager-operations/dcr/register`: OAuth applications for the API manager's key-manager connector,
  * in WSO2 IS's shapes. Applications authenticate at the token endpoint with client_secret_basic (only
  * these applications have a shared secret; CDR registrations use private_key_jwt). Admin Basic required.
+ * The secret is stored encrypted, not hashed: WSO2's GET of an application returns it, and
+ * client_secret_basic at oidc-provider compares against the secret itself.
  */
 
 const applicationRequest = z.looseObject({
@@ -41,18 +45,23 @@ interface ApplicationRow {
   source: 'cdr-dcr' | 'keymanager';
   metadata: { client_name?: string; redirect_uris?: string[] };
   registration: Record<string, unknown>;
-  client_secret: string | null;
+  client_secret_sealed: string | null;
 }
 
 export interface KeyManagerOptions {
   db: Database;
-  isAdminCredential(authorization: string | undefined): boolean;
+  secrets: SecretBox;
+  /** A deleted application's tokens are revoked here and at every gateway. */
+  revocations: RevocationStore;
+  adminCredential: AdminCredential;
 }
 
 export async function keyManagerRoutes(app: FastifyInstance, options: KeyManagerOptions): Promise<void> {
-  const { db } = options;
+  const { db, secrets } = options;
   app.addHook('onRequest', async (request) => {
-    if (!options.isAdminCredential(request.headers.authorization)) throw new AdminCredentialRequired();
+    if (!(await options.adminCredential.verify(request.headers.authorization))) {
+      throw new AdminCredentialRequired();
+    }
   });
 
   app.post('/register', async (request, reply) => {
@@ -62,13 +71,13 @@ export async function keyManagerRoutes(app: FastifyInstance, options: KeyManager
     const { metadata, registration } = describe(clientId, body);
     try {
       await db.query(
-        `INSERT INTO clients (client_id, source, metadata, registration, client_secret, client_id_issued_at)
+        `INSERT INTO clients (client_id, source, metadata, registration, client_secret_sealed, client_id_issued_at)
          VALUES ($1, 'keymanager', $2::jsonb, $3::jsonb, $4, $5)`,
         [
           clientId,
           JSON.stringify(metadata),
           JSON.stringify(registration),
-          clientSecret,
+          secrets.seal(clientSecret),
           Math.floor(Date.now() / 1000),
         ],
       );
@@ -78,11 +87,11 @@ export async function keyManagerRoutes(app: FastifyInstance, options: KeyManager
         `Application with the name ${body.client_name} or the client id ${clientId} already exists`,
       );
     }
-    reply.code(201).send(render(await find(db, clientId)));
+    reply.code(201).send(render(await find(db, clientId), secrets));
   });
 
   app.get<{ Params: { clientId: string } }>('/register/:clientId', async (request) =>
-    render(await find(db, request.params.clientId)),
+    render(await find(db, request.params.clientId), secrets),
   );
 
   app.put<{ Params: { clientId: string } }>('/register/:clientId', async (request) => {
@@ -92,25 +101,28 @@ export async function keyManagerRoutes(app: FastifyInstance, options: KeyManager
     try {
       await db.query(
         `UPDATE clients SET metadata = $2::jsonb, registration = $3::jsonb,
-           client_secret = COALESCE($4, client_secret), updated_at = now()
+           client_secret_sealed = COALESCE($4, client_secret_sealed), updated_at = now()
          WHERE client_id = $1`,
         [
           existing.client_id,
           JSON.stringify(metadata),
           JSON.stringify(registration),
-          body.ext_param_client_secret ?? null,
+          body.ext_param_client_secret === undefined ? null : secrets.seal(body.ext_param_client_secret),
         ],
       );
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       throw new InvalidClientMetadata(`Application with the name ${body.client_name} already exists`);
     }
-    return render(await find(db, existing.client_id));
+    return render(await find(db, existing.client_id), secrets);
   });
 
   app.delete<{ Params: { clientId: string } }>('/register/:clientId', async (request, reply) => {
     const existing = await findOwned(db, request.params.clientId);
-    await db.query('DELETE FROM clients WHERE client_id = $1', [existing.client_id]);
+    await options.revocations.transaction(async (tx, revoke) => {
+      await tx.query('DELETE FROM clients WHERE client_id = $1', [existing.client_id]);
+      await revoke([clientRevocation(existing.client_id)]);
+    });
     reply.code(204).send();
   });
 }
@@ -147,7 +159,8 @@ function describe(clientId: string, body: ApplicationRequest) {
 
 async function find(db: Database, clientId: string): Promise<ApplicationRow> {
   const { rows } = await db.query<ApplicationRow>(
-    'SELECT client_id, source, metadata, registration, client_secret FROM clients WHERE client_id = $1',
+    `SELECT client_id, source, metadata, registration, client_secret_sealed
+       FROM clients WHERE client_id = $1`,
     [clientId],
   );
   if (!rows[0]) throw new NotFound(`no application with client id ${clientId}`);
@@ -163,14 +176,14 @@ async function findOwned(db: Database, clientId: string): Promise<ApplicationRow
   return row;
 }
 
-function render(row: ApplicationRow) {
+function render(row: ApplicationRow, secrets: SecretBox) {
   const registration = row.registration as { grant_types?: string[]; redirect_uris?: string[] };
   const extensions = Object.fromEntries(
     EXTENSIONS.filter((key) => key in row.registration).map((key) => [key, row.registration[key]]),
   );
   return {
     client_id: row.client_id,
-    client_secret: row.client_secret,
+    client_secret: row.client_secret_sealed ? secrets.open(row.client_secret_sealed) : null,
     client_secret_expires_at: 0,
     client_name: row.metadata.client_name ?? null,
     grant_types: registration.grant_types ?? [],

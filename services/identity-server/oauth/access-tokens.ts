@@ -5,6 +5,7 @@ import { certificateThumbprint } from '../../../lib/http/certificate-thumbprint.
 import { InsufficientScope, InvalidClient, InvalidToken } from '../../../lib/http/errors.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import type { AccessTokenClaims } from '../dcr/dependencies.ts';
+import type { RevocationStore } from '../revocation/store.ts';
 import type { SigningKeySet } from './signing-keys.ts';
 
 /**
@@ -13,18 +14,24 @@ import type { SigningKeySet } from './signing-keys.ts';
  * client still registered.
  *
  * Revocation: oidc-provider cannot revoke structured (JWT) tokens — it does not store them — so
- * `/oauth2/revoke` for a JWT records its `jti` in `revoked_tokens` (see structured-tokens.ts) until the
- * token would have expired anyway, and this verifier rejects any token whose `jti` is listed.
+ * `/oauth2/revoke` for a JWT records its `jti` in the revocations the gateways also follow (see
+ * structured-tokens.ts and revocation/store.ts), and this verifier rejects a token whose `jti` or client
+ * is listed there.
  */
 export class AccessTokenVerifier {
   readonly #db: Database;
+  readonly #revocations: RevocationStore;
   readonly #issuer: string;
   readonly #audience: string;
   readonly #keys: () => SigningKeySet;
   #jwks: { fingerprint: string; get: ReturnType<typeof createLocalJWKSet> } | undefined;
 
-  constructor(db: Database, options: { issuer: string; audience: string; keys: () => SigningKeySet }) {
+  constructor(
+    db: Database,
+    options: { issuer: string; audience: string; keys: () => SigningKeySet; revocations: RevocationStore },
+  ) {
     this.#db = db;
+    this.#revocations = options.revocations;
     this.#issuer = options.issuer;
     this.#audience = options.audience;
     this.#keys = options.keys;
@@ -48,17 +55,16 @@ export class AccessTokenVerifier {
       if (error instanceof joseErrors.JWTExpired) throw new InvalidToken('the access token has expired');
       throw new InvalidToken('the access token is not valid');
     }
-    if (await this.isRevoked(claims.jti)) throw new InvalidToken('the access token has been revoked');
     if (!(await this.clientExists(claims.client_id))) {
-      // cdr-dcr-rules.md: a deleted client is an invalid client, whatever the state of its tokens.
+      // docs/dcr-rules.md: a deleted client is an invalid client, whatever the state of its tokens.
       throw new InvalidClient('the client of this access token is no longer registered');
     }
+    if (await this.isRevoked(claims)) throw new InvalidToken('the access token has been revoked');
     return claims;
   }
 
-  async isRevoked(jti: string): Promise<boolean> {
-    const { rows } = await this.#db.query('SELECT 1 FROM revoked_tokens WHERE jti = $1', [jti]);
-    return rows.length > 0;
+  isRevoked(claims: AccessTokenClaims): Promise<boolean> {
+    return this.#revocations.isRevoked(claims);
   }
 
   async clientExists(clientId: string): Promise<boolean> {
@@ -66,13 +72,9 @@ export class AccessTokenVerifier {
     return rows.length > 0;
   }
 
-  /** Records a revoked token until its own expiry. */
-  async revoke(claims: AccessTokenClaims): Promise<void> {
-    await this.#db.query(
-      `INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, to_timestamp($2))
-       ON CONFLICT (jti) DO NOTHING`,
-      [claims.jti, claims.exp],
-    );
+  /** Refuses a token here and at every gateway until its own expiry. */
+  revoke(claims: AccessTokenClaims): Promise<void> {
+    return this.#revocations.revokeToken(claims.jti, claims.exp);
   }
 
   async #verifySignature(token: string): Promise<JWTPayload & AccessTokenClaims> {

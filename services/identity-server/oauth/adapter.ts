@@ -1,4 +1,5 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { SecretBox } from '../../../lib/secrets/index.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import type { ClientCache } from './client-cache.ts';
 
@@ -27,6 +28,7 @@ export const CDR_CLIENT_METADATA = [
 /** Client metadata this provider configuration recognises; anything else in a stored row is dropped. */
 const PROVIDER_CLIENT_METADATA = new Set<string>([
   'application_type',
+  'authorization_signed_response_alg',
   'client_id',
   'client_id_issued_at',
   'client_name',
@@ -44,10 +46,12 @@ const PROVIDER_CLIENT_METADATA = new Set<string>([
   'logo_uri',
   'policy_uri',
   'redirect_uris',
+  'request_object_signing_alg',
   'require_auth_time',
   'response_types',
   'scope',
   'sector_identifier_uri',
+  'subject_type',
   'subject_type',
   'tls_client_certificate_bound_access_tokens',
   'token_endpoint_auth_method',
@@ -104,8 +108,16 @@ export function toProviderClient(
   if (!(client.grant_types as string[]).includes('authorization_code')) {
     client.response_types = [];
     delete client.redirect_uris;
+  } else if (row.source === 'cdr-dcr' && oneHost(client.redirect_uris)) {
+    // CDR: the customer's `sub` differs per recipient sector. Redirect URIs on several hosts would need a
+    // sector_identifier_uri the provider fetches; those clients keep public subjects (docs/consent.md).
+    client.subject_type ??= 'pairwise';
   }
   return client as AdapterPayload;
+}
+
+function oneHost(uris: unknown): boolean {
+  return Array.isArray(uris) && new Set(uris.map((uri) => new URL(String(uri)).host)).size === 1;
 }
 
 interface PayloadRow {
@@ -115,16 +127,19 @@ interface PayloadRow {
 
 class ClientAdapter implements Adapter {
   readonly #db: Database;
+  readonly #secrets: SecretBox;
   readonly #grantTypes: ReadonlySet<string>;
   readonly #scopes: ReadonlySet<string>;
   readonly #cache: ClientCache<ClientRow>;
   constructor(
     db: Database,
+    secrets: SecretBox,
     grantTypes: ReadonlySet<string>,
     scopes: ReadonlySet<string>,
     cache: ClientCache<ClientRow>,
   ) {
     this.#db = db;
+    this.#secrets = secrets;
     this.#grantTypes = grantTypes;
     this.#scopes = scopes;
     this.#cache = cache;
@@ -132,11 +147,16 @@ class ClientAdapter implements Adapter {
   async find(id: string): Promise<AdapterPayload | undefined> {
     let row = this.#cache.get(id);
     if (!row) {
-      const { rows } = await this.#db.query<ClientRow>(
-        'SELECT client_id, source, metadata, client_secret, client_id_issued_at FROM clients WHERE client_id = $1',
+      const { rows } = await this.#db.query<ClientRow & { client_secret_sealed: string | null }>(
+        `SELECT client_id, source, metadata, client_secret_sealed, client_id_issued_at
+           FROM clients WHERE client_id = $1`,
         [id],
       );
-      row = rows[0];
+      const { client_secret_sealed: sealed, ...stored } = rows[0] ?? {};
+      row = rows[0] && {
+        ...(stored as ClientRow),
+        client_secret: sealed ? this.#secrets.open(sealed) : null,
+      };
       // CDR clients only: private_key_jwt re-checks registration atomically with the jti (client-cache.ts).
       if (row?.source === 'cdr-dcr') this.#cache.set(id, row);
     }
@@ -227,18 +247,18 @@ class PayloadAdapter implements Adapter {
  */
 export function createAdapterFactory(
   db: Database,
+  secrets: SecretBox,
   supportedGrantTypes: ReadonlySet<string>,
   knownScopes: ReadonlySet<string>,
   clients: ClientCache<ClientRow>,
 ) {
   return (model: string): Adapter =>
     model === 'Client'
-      ? new ClientAdapter(db, supportedGrantTypes, knownScopes, clients)
+      ? new ClientAdapter(db, secrets, supportedGrantTypes, knownScopes, clients)
       : new PayloadAdapter(db, model);
 }
 
-/** Removes expired provider payloads and revocation records: neither can matter any more. */
+/** Removes expired provider payloads: they cannot matter any more. */
 export async function pruneExpiredPayloads(db: Database): Promise<void> {
   await db.query('DELETE FROM oidc_payloads WHERE expires_at IS NOT NULL AND expires_at < now()');
-  await db.query('DELETE FROM revoked_tokens WHERE expires_at < now()');
 }

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { clientCertificateVerdict } from '../../../lib/http/client-certificate.ts';
 import {
   CLIENT_CERTIFICATE_HEADER,
   decodeCertificateHeader,
@@ -12,8 +13,10 @@ import { splitPemBundle } from '../../../lib/pki/index.ts';
 
 /**
  * Whose certificate a request carries, for token binding (RFC 8705) and the DCR endpoint:
- * - a recipient connecting directly: its TLS client certificate, when the handshake verified it against
- *   the truststore (unverified certificates are ignored: the server asks for one but does not require it);
+ * - a recipient connecting directly: its TLS client certificate, when it meets the client-certificate
+ *   rules the gateway applies too (lib/http/client-certificate.ts: chain to the truststore, validity,
+ *   clientAuth, key usage); any other is ignored — never bound to a token — and the reason logged (the
+ *   server asks for a certificate but does not require one);
  * - the gateway (internal CA, CN=obkit-gateway): the certificate it forwarded in `x-wso2-mutual-auth-cert`;
  * - anyone else sending that header: the header is ignored and a warning logged, since only the gateway
  *   may vouch for a certificate it verified itself.
@@ -37,8 +40,9 @@ export class ClientCertificateResolver {
     this.#reloadWhenChanged();
     const socket = request.socket as TLSSocket;
     const forwarded = request.headers[CLIENT_CERTIFICATE_HEADER];
-    // Parsed once for both questions: is it the gateway, and else whose certificate is it.
-    const peer = socket.authorized ? socket.getPeerX509Certificate?.() : undefined;
+    // Judged once per connection for both questions: is it the gateway, and else whose certificate is it.
+    const verdict = clientCertificateVerdict(socket);
+    const peer = verdict.kind === 'accepted' ? verdict.certificate : undefined;
     if (isGatewayConnection(socket, this.#internalCas, peer)) {
       if (forwarded === undefined) return undefined;
       const certificate = decodeCertificateHeader(forwarded);
@@ -51,8 +55,20 @@ export class ClientCertificateResolver {
         `ignoring ${CLIENT_CERTIFICATE_HEADER}: the connection is not the gateway's`,
       );
     }
+    if (verdict.kind === 'refused') {
+      this.#logger.info(
+        { remoteAddress: socket.remoteAddress, reason: verdict.reason },
+        'ignoring a client certificate that breaks the client-certificate rules',
+      );
+    }
     if (!peer || this.#isInternal(peer)) return undefined;
     return peer;
+  }
+
+  /** True when the request came on the gateway's connection (internal CA, CN=obkit-gateway). */
+  isGateway(request: IncomingMessage): boolean {
+    this.#reloadWhenChanged();
+    return isGatewayConnection(request.socket as TLSSocket, this.#internalCas);
   }
 
   /** The TLS context reloads a changed internal CA (createService); this keeps the check in step with it. */

@@ -1,9 +1,11 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { SecretBox } from '../../../lib/secrets/index.ts';
 import type { Database, Queryable } from '../../../lib/storage/index.ts';
 
 /**
- * Token signing keys, persisted in `signing_keys` so every replica signs and publishes the same set.
+ * Token signing keys, persisted in `signing_keys` so every replica signs and publishes the same set,
+ * the private JWK encrypted (`sealed_private_jwk`, lib/secrets) with the key kept outside the database.
  * One active key per algorithm signs (the newest not retired); a rotated-out key is retired but stays
  * published for `RETIRED_KEY_RETENTION_SECONDS`, so tokens it signed keep verifying until they expire.
  *
@@ -27,7 +29,7 @@ export interface SigningKeySet {
 
 interface KeyRow {
   kid: string;
-  private_jwk: JWK;
+  sealed_private_jwk: string;
   retired_at: Date | string | null;
 }
 
@@ -43,24 +45,23 @@ async function generateSigningJwk(alg: SigningAlgorithm): Promise<JWK> {
   return { ...jwk, kid, alg, use: 'sig' };
 }
 
-async function insertKey(tx: Queryable, alg: SigningAlgorithm): Promise<string> {
+async function insertKey(tx: Queryable, secrets: SecretBox, alg: SigningAlgorithm): Promise<string> {
   const jwk = await generateSigningJwk(alg);
-  await tx.query('INSERT INTO signing_keys (kid, private_jwk) VALUES ($1, $2::jsonb)', [
+  await tx.query('INSERT INTO signing_keys (kid, alg, sealed_private_jwk) VALUES ($1, $2, $3)', [
     jwk.kid,
-    JSON.stringify(jwk),
+    alg,
+    secrets.seal(JSON.stringify(jwk)),
   ]);
   return jwk.kid!;
 }
 
 /** Creates the missing active key of each algorithm (first start). Safe when replicas start together. */
-export async function ensureSigningKeys(db: Database): Promise<void> {
+export async function ensureSigningKeys(db: Database, secrets: SecretBox): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['obkit-signing-keys']);
-    const { rows } = await tx.query<{ alg: string }>(
-      `SELECT private_jwk->>'alg' AS alg FROM signing_keys WHERE retired_at IS NULL`,
-    );
+    const { rows } = await tx.query<{ alg: string }>('SELECT alg FROM signing_keys WHERE retired_at IS NULL');
     const present = new Set(rows.map((row) => row.alg));
-    for (const alg of SIGNING_ALGORITHMS) if (!present.has(alg)) await insertKey(tx, alg);
+    for (const alg of SIGNING_ALGORITHMS) if (!present.has(alg)) await insertKey(tx, secrets, alg);
   });
 }
 
@@ -69,14 +70,15 @@ export async function ensureSigningKeys(db: Database): Promise<void> {
  * `RETIRED_KEY_RETENTION_SECONDS` have passed. Running servers pick the new set up on their next key
  * refresh (`IdentityServer.reloadSigningKeys()`, or the periodic refresh). Returns the new kid.
  */
-export async function rotateSigningKey(db: Database, alg: SigningAlgorithm = 'PS256'): Promise<string> {
+export async function rotateSigningKey(
+  db: Database,
+  secrets: SecretBox,
+  alg: SigningAlgorithm = 'PS256',
+): Promise<string> {
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['obkit-signing-keys']);
-    await tx.query(
-      `UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL AND private_jwk->>'alg' = $1`,
-      [alg],
-    );
-    return insertKey(tx, alg);
+    await tx.query('UPDATE signing_keys SET retired_at = now() WHERE retired_at IS NULL AND alg = $1', [alg]);
+    return insertKey(tx, secrets, alg);
   });
 }
 
@@ -90,17 +92,28 @@ export async function pruneSigningKeys(db: Database): Promise<number> {
   return result.rowCount;
 }
 
-export async function loadSigningKeys(db: Database): Promise<SigningKeySet> {
+/**
+ * The published set. Private keys are decrypted only when new: a refresh that finds the kids of
+ * `previous` decrypts nothing.
+ */
+export async function loadSigningKeys(
+  db: Database,
+  secrets: SecretBox,
+  previous?: SigningKeySet,
+): Promise<SigningKeySet> {
   const { rows } = await db.query<KeyRow>(
-    `SELECT kid, private_jwk, retired_at FROM signing_keys
+    `SELECT kid, sealed_private_jwk, retired_at FROM signing_keys
       WHERE retired_at IS NULL OR retired_at >= now() - make_interval(secs => $1)
       ORDER BY (retired_at IS NULL) DESC, created_at DESC, kid`,
     [RETIRED_KEY_RETENTION_SECONDS],
   );
+  const known = new Map(previous?.privateJwks.keys.map((jwk) => [jwk.kid, jwk]));
   const activeAlgs = new Set<string>();
   const privateKeys: JWK[] = [];
   for (const row of rows) {
-    const jwk = { ...row.private_jwk };
+    const { key_ops: _, ...stored } =
+      known.get(row.kid) ?? (JSON.parse(secrets.open(row.sealed_private_jwk)) as JWK);
+    const jwk: JWK = stored;
     // Only the newest non-retired key of an algorithm signs; every other published key only verifies.
     if (row.retired_at === null && !activeAlgs.has(jwk.alg!)) activeAlgs.add(jwk.alg!);
     else jwk.key_ops = ['verify'];

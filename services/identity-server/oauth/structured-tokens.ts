@@ -7,7 +7,7 @@ import type { AccessTokenVerifier } from './access-tokens.ts';
  * oidc-provider answers `unsupported_token_type` for structured tokens at both endpoints, but only after
  * it has parsed the request and authenticated the calling client. This middleware wraps the provider's
  * routes and takes over exactly that case: the client is authenticated, so it answers as RFC 7662 / 7009
- * require, from the token's verified claims and the `revoked_tokens` table. Every other request and
+ * require, from the token's verified claims and the revocations table. Every other request and
  * error (bad client authentication, missing token, ...) stays the provider's answer.
  */
 export function structuredTokenEndpoints(verifier: AccessTokenVerifier) {
@@ -25,7 +25,7 @@ export function structuredTokenEndpoints(verifier: AccessTokenVerifier) {
     if (route === 'introspection') {
       const active =
         claims !== undefined &&
-        !(await verifier.isRevoked(claims.jti)) &&
+        !(await verifier.isRevoked(claims)) &&
         (await verifier.clientExists(claims.client_id));
       ctx.status = 200;
       ctx.body = active

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../../../lib/http/errors.ts';
+import type { AdminCredential } from '../admin/credential.ts';
 import type { ScopeStore } from './store.ts';
 
 /**
@@ -19,13 +20,13 @@ const scopeRequest = z.looseObject({
 
 export interface ScopeRoutesOptions {
   scopes: ScopeStore;
-  isAdminCredential(authorization: string | undefined): boolean;
+  adminCredential: AdminCredential;
 }
 
 export async function scopeRoutes(app: FastifyInstance, options: ScopeRoutesOptions): Promise<void> {
   const { scopes } = options;
   app.addHook('onRequest', async (request) => {
-    if (!options.isAdminCredential(request.headers.authorization)) {
+    if (!(await options.adminCredential.verify(request.headers.authorization))) {
       throw new ApiError(401, 'Unauthorized', 'the identity server admin credential is required');
     }
   });

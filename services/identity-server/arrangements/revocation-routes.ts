@@ -1,0 +1,138 @@
+import formbody from '@fastify/formbody';
+import type { FastifyInstance } from 'fastify';
+import { decodeJwt, jwtVerify } from 'jose';
+import { InvalidClient, InvalidRequest } from '../../../lib/http/errors.ts';
+import type { Database } from '../../../lib/storage/index.ts';
+import { KeySetCache } from '../dcr/key-set-cache.ts';
+import { ACCESS_TOKEN_TTL } from '../oauth/provider.ts';
+import type { RevocationStore } from '../revocation/store.ts';
+
+/** CDS: the Data Holder's arrangement revocation endpoint, for recipients. */
+export const ARRANGEMENT_REVOCATION_PATH = '/arrangements/revoke';
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+const ALGORITHMS = ['PS256', 'ES256'];
+
+export interface ArrangementRevocationOptions {
+  db: Database;
+  revocations: RevocationStore;
+  /** Recipient JWKS fetches, under the outbound policy. */
+  fetchJson(url: string): Promise<unknown>;
+  /** Accepted client-assertion audiences: the issuer and this endpoint's URL. */
+  audiences: string[];
+}
+
+/**
+ * `POST /arrangements/revoke` (CDS "CDR Arrangement Revocation"): the recipient authenticates with
+ * private_key_jwt and sends `cdr_arrangement_jwt`, a JWT it signed naming `cdr_arrangement_id`. The
+ * arrangement is marked revoked, its grant's refresh tokens deleted, and every access token carrying its
+ * id refused here and — through the revocation feed — at every gateway. 204 when done; 422 with the CDS
+ * error for an arrangement that is not the client's or not active.
+ */
+export function arrangementRevocationRoutes(options: ArrangementRevocationOptions) {
+  const keys = new KeySetCache({
+    fetch: options.fetchJson,
+    maxAgeMs: 5 * 60_000,
+    cooldownMs: 10_000,
+    serveStaleOnError: false,
+    maxEntries: 256,
+  });
+  return async function registerArrangementRevocation(app: FastifyInstance): Promise<void> {
+    await app.register(formbody);
+    app.post<{ Body: Record<string, string | undefined> }>(
+      ARRANGEMENT_REVOCATION_PATH,
+      async (request, reply) => {
+        const body = request.body ?? {};
+        const clientId = await authenticate(body);
+        const jwksUri = await jwksUriOf(clientId);
+        if (!body.cdr_arrangement_jwt) throw new InvalidRequest('cdr_arrangement_jwt is required');
+        let arrangementId: unknown;
+        try {
+          const { payload } = await jwtVerify(body.cdr_arrangement_jwt, keys.resolver(jwksUri), {
+            algorithms: ALGORITHMS,
+          });
+          arrangementId = payload.cdr_arrangement_id;
+        } catch {
+          throw new InvalidRequest('cdr_arrangement_jwt is not a JWT signed (PS256/ES256) by the client');
+        }
+        if (typeof arrangementId !== 'string' || !(await revoke(arrangementId, clientId))) {
+          return reply.status(422).send({
+            errors: [
+              {
+                code: 'urn:au-cds:error:cds-all:Authorisation/InvalidArrangement',
+                title: 'Invalid Consent Arrangement',
+                detail: 'cdr_arrangement_id is not an active arrangement of this client',
+              },
+            ],
+          });
+        }
+        return reply.status(204).send();
+      },
+    );
+  };
+
+  /** private_key_jwt: a client assertion by a registered CDR client, verified with its keys, used once. */
+  async function authenticate(body: Record<string, string | undefined>): Promise<string> {
+    if (body.client_assertion_type !== CLIENT_ASSERTION_TYPE || !body.client_assertion) {
+      throw new InvalidClient('private_key_jwt client authentication is required');
+    }
+    let clientId: string;
+    try {
+      clientId = String(decodeJwt(body.client_assertion).iss);
+    } catch {
+      throw new InvalidClient('the client assertion is not a JWT');
+    }
+    const jwksUri = await jwksUriOf(clientId);
+    let payload: { jti?: string; exp?: number };
+    try {
+      ({ payload } = await jwtVerify(body.client_assertion, keys.resolver(jwksUri), {
+        algorithms: ALGORITHMS,
+        issuer: clientId,
+        subject: clientId,
+        audience: options.audiences,
+        requiredClaims: ['jti', 'exp'],
+      }));
+    } catch {
+      throw new InvalidClient('the client assertion is not valid');
+    }
+    const seen = await options.db.query(
+      `INSERT INTO seen_jtis (purpose, jti, expires_at) VALUES ('arrangement-revocation', $1, to_timestamp($2))
+       ON CONFLICT (purpose, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE seen_jtis.expires_at < now()`,
+      [`${clientId}:${payload.jti}`, payload.exp],
+    );
+    if (seen.rowCount === 0) throw new InvalidClient('the client assertion was already used');
+    return clientId;
+  }
+
+  async function jwksUriOf(clientId: string): Promise<string> {
+    const { rows } = await options.db.query<{ jwks_uri: string | null }>(
+      `SELECT metadata->>'jwks_uri' AS jwks_uri FROM clients WHERE client_id = $1 AND source = 'cdr-dcr'`,
+      [clientId],
+    );
+    if (!rows[0]?.jwks_uri) throw new InvalidClient('unknown client');
+    return rows[0].jwks_uri;
+  }
+
+  /** True when the client's active arrangement was revoked now. */
+  function revoke(arrangementId: string, clientId: string): Promise<boolean> {
+    return options.revocations.transaction(async (tx, record) => {
+      const { rows } = await tx.query<{ grant_id: string }>(
+        `UPDATE cdr_arrangements SET status = 'revoked', updated_at = now()
+          WHERE arrangement_id = $1 AND client_id = $2 AND status = 'active' RETURNING grant_id`,
+        [arrangementId, clientId],
+      );
+      if (!rows[0]) return false;
+      await tx.query('DELETE FROM oidc_payloads WHERE grant_id = $1 OR (model = $2 AND id = $1)', [
+        rows[0].grant_id,
+        'Grant',
+      ]);
+      await record([
+        {
+          claim: 'cdr_arrangement_id',
+          value: arrangementId,
+          expiresAt: Math.floor(Date.now() / 1000) + ACCESS_TOKEN_TTL + 300,
+        },
+      ]);
+      return true;
+    });
+  }
+}

@@ -1,0 +1,20 @@
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { errorPage } from '../consent/html.ts';
+
+/**
+ * An authorisation-endpoint error that cannot go back to the recipient's redirect URI (unknown client,
+ * bad or used request_uri…): a page for a browser, the OAuth JSON body for anything else.
+ */
+export function answerAuthorizationError(
+  ctx: KoaContextWithOIDC,
+  out: { error: string; error_description?: string | undefined },
+): void {
+  ctx.set('cache-control', 'no-store');
+  if (ctx.accepts('json', 'html') === 'html') {
+    ctx.type = 'html';
+    ctx.body = errorPage(out.error, out.error_description ?? 'the request is not valid');
+    return;
+  }
+  ctx.type = 'json';
+  ctx.body = out;
+}
