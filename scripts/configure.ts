@@ -12,7 +12,8 @@ and the truststore changed) and smoke-test, in WSO2's order. Each step reports u
 
   --definition FILE --insequence FILE   the DCR API to publish (default apis/cdr-dcr/0.2/)
   --trust FILE           CA certificates for the truststores (repeatable; sandbox default: its CA)
-  --ssa FILE --signing-key JWK.json     smoke-test with a given SSA (see smoke-test.ts --help)
+  --ssa FILE --signing-key JWK.json     smoke-test with a given SSA (see smoke-test.ts --help); with
+                         --register URL, --signing-key alone: the key the Register hosts
   --no-smoke             skip the smoke test
 
 ${TARGET_HELP}`;

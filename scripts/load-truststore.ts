@@ -10,8 +10,9 @@ const USAGE = `Usage: scripts/load-truststore.ts add CERT.pem... [--alias NAME]
        scripts/load-truststore.ts remove ALIAS...
 
 Edits the truststore of recipients' CAs that the gateway and the identity server share. Native obkit
-targets keep a PEM bundle that the services re-read on change (no restart); WSO2 targets get a PKCS12
-truststore (--truststore FILE.p12) to use as, or merge into, client-truststore. A certificate already
+targets keep a PEM bundle that the services re-read on change (no restart); WSO2 targets edit the
+truststore the servers are configured with, in its format: JKS (default client-truststore.jks, through
+keytool) or PKCS12 (--truststore FILE.p12); entries obkit did not add are kept. A certificate already
 trusted is "unchanged"; a new one, or a new certificate under an existing alias, is "updated".
 
   --alias NAME           alias of the added certificate (a bundle gets NAME, NAME-2, …); default its CN
@@ -31,5 +32,5 @@ if (!isTruststoreAction(action)) {
 
 await runAndReport(values.json, async () => {
   const target = await resolveTarget(values);
-  return [await editTruststore(targetTruststore(target), action, rest, values.alias)];
+  return [await editTruststore(targetTruststore(target), action, rest, values.alias, target)];
 });

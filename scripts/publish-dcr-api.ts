@@ -8,10 +8,12 @@ import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 const USAGE = `Usage: scripts/publish-dcr-api.ts [--definition FILE] [--insequence FILE] [target options]
 
 Imports the CDR DCR API (default: apis/cdr-dcr/0.2/), sets the identity server's DCR endpoint and the
-Unlimited business plan, uploads the request in-sequence with the identity server's admin credential
-templated in ({{ADMIN_BASIC}}, or the Basic value of WSO2's au-dcr-insequence-0.2.xml), creates a
-revision (deleting the oldest undeployed one at the limit of 5), deploys it to Default with the
-gateway's vhost and publishes. Reports "unchanged" when all of that is already in place.
+Unlimited business plan, uploads the request in-sequence — its Authorization header a lookup of the
+gateway's secure vault, wso2:vault-lookup('obkit.dcr.backend.authorization'), never a credential (the
+literal Basic value of WSO2's au-dcr-insequence-0.2.xml is replaced by that lookup) — creates a
+revision (deleting the oldest undeployed one at the limit of 5), deploys it to the gateway environment
+(--gateway-environment, default Default) with the vhost (--vhost, default the gateway URL's host) and
+publishes. Reports "unchanged" when all of that is already in place.
 
   --definition FILE      Swagger 2.0 / OpenAPI 3 definition (e.g. WSO2's au-dcr-swagger.yaml)
   --insequence FILE      request mediation sequence (e.g. WSO2's au-dcr-insequence-0.2.xml)

@@ -9,7 +9,8 @@ const USAGE = `Usage: scripts/restart.ts [--dry-run] [--namespace NS] [target op
 
 Kubernetes targets: kubectl rollout restart of the identity server, API manager and gateway
 deployments, then waits for the rollouts (--dry-run prints the commands). Native obkit services reload
-truststores without a restart: nothing to do. WSO2 outside Kubernetes: says which servers to restart.
+truststores without a restart: nothing to do. WSO2 outside Kubernetes: runs --restart-command CMD
+(--dry-run prints it), or says which servers to restart.
 
 ${TARGET_HELP}`;
 

@@ -1,6 +1,6 @@
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponseHeaders, type RawAxiosResponseHeaders } from 'axios';
-import { ADMIN_API, DEVPORTAL_API, MANAGEMENT_SCOPES, PUBLISHER_API } from '../../lib/wso2/management-api.ts';
+import { ADMIN_API, MANAGEMENT_SCOPES, PUBLISHER_API } from '../../lib/wso2/management-api.ts';
 
 /**
  * The one HTTP client the scripts use, for every target (local processes, Kubernetes, real WSO2): axios
@@ -21,6 +21,8 @@ export interface TlsMaterial {
 export interface HttpClientOptions {
   baseUrl: string;
   tls?: TlsMaterial;
+  /** Host header to send instead of the URL's (a vhost reached through another name). */
+  host?: string;
   /** Per-attempt time-out; default 15 s. */
   timeoutMs?: number;
   /** Attempts after the first one on connection errors and 5xx; default 4. */
@@ -109,6 +111,7 @@ export class HttpClient {
         validateStatus: () => true,
         maxRedirects: 0,
         proxy: false,
+        ...(options.host ? { headers: { Host: options.host } } : {}),
       });
   }
 
@@ -420,10 +423,6 @@ export class PublisherApi {
     return (await this.#call<ApiDto>('PUT', `/apis/${encodeURIComponent(api.id)}`, { data: api })).data;
   }
 
-  async deleteApi(id: string): Promise<void> {
-    await this.#call('DELETE', `/apis/${encodeURIComponent(id)}`);
-  }
-
   async listOperationPolicies(apiId: string): Promise<OperationPolicyDto[]> {
     const found = await this.#call<List<OperationPolicyDto>>(
       'GET',
@@ -535,46 +534,6 @@ export class AdminApi {
     return (
       await this.#call<KeyManagerDto>('PUT', `/key-managers/${encodeURIComponent(id)}`, { data: keyManager })
     ).data;
-  }
-
-  async listBusinessPlans(): Promise<{ policyName?: string; name?: string }[]> {
-    return (await this.#call<List<{ policyName?: string }>>('GET', '/throttling/policies/subscription')).data
-      .list;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Devportal v3 (what the smoke test reads to prove it left nothing behind)
-// ---------------------------------------------------------------------------------------------------
-
-export interface ApplicationDto {
-  applicationId: string;
-  name: string;
-  [field: string]: unknown;
-}
-
-export class DevportalApi {
-  readonly #session: ManagementSession;
-  static readonly base = DEVPORTAL_API;
-
-  constructor(session: ManagementSession) {
-    this.#session = session;
-  }
-
-  async listApplications(query?: string): Promise<ApplicationDto[]> {
-    const found = await this.#session.call<List<ApplicationDto>>('GET', `${DevportalApi.base}/applications`, {
-      ...(query ? { params: { query } } : {}),
-    });
-    return found.data.list;
-  }
-
-  async listApis(): Promise<{ id: string; name: string; version: string }[]> {
-    return (
-      await this.#session.call<List<{ id: string; name: string; version: string }>>(
-        'GET',
-        `${DevportalApi.base}/apis`,
-      )
-    ).data.list;
   }
 }
 

@@ -3,12 +3,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminApi, ManagementSession, PublisherApi } from './api-client.ts';
 import { publishDcrApi } from './dcr-api.ts';
+import { fingerprintKey } from './fingerprint.ts';
 import { configureKeyManager } from './key-manager.ts';
-import type { Progress, StepResult } from './report.ts';
+import type { PlannedChange, Progress, StepResult } from './report.ts';
 import { restartServices } from './restart.ts';
 import { type GivenRecipient, givenRecipientOptions, readGivenRecipient, runSmokeTest } from './smoke.ts';
 import type { Target } from './target.ts';
-import { addCertificates, readCertificateFiles, targetTruststore } from './truststore.ts';
+import { addCertificates, checkCertificates, readCertificateFiles, targetTruststore } from './truststore.ts';
 
 /**
  * Every console step in WSO2's order — key manager → publish APIs → truststores → restart (where the
@@ -17,7 +18,7 @@ import { addCertificates, readCertificateFiles, targetTruststore } from './trust
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_API_DIR = join(ROOT, 'apis', 'cdr-dcr', '0.2');
-export const DEFAULT_INSEQUENCE = join(DEFAULT_API_DIR, 'insequence.xml.tmpl');
+export const DEFAULT_INSEQUENCE = join(DEFAULT_API_DIR, 'insequence.xml');
 
 /** obkit's own DCR definition: the one OpenAPI/Swagger file in apis/cdr-dcr/0.2/. */
 export function defaultDefinition(): string {
@@ -45,6 +46,7 @@ export const configureFlags = {
   insequence: { type: 'string' },
   trust: { type: 'string', multiple: true },
   'no-smoke': { type: 'boolean', default: false },
+  plan: { type: 'boolean', default: false },
   ...givenRecipientOptions,
 } as const;
 
@@ -53,6 +55,7 @@ export interface ConfigureFlagValues {
   insequence?: string | undefined;
   trust?: string[] | undefined;
   'no-smoke'?: boolean | undefined;
+  plan?: boolean | undefined;
   ssa?: string | undefined;
   'signing-key'?: string | undefined;
 }
@@ -77,10 +80,13 @@ export async function keyManagerStep(
   target: Target,
   progress?: Progress,
   session = managementSession(target),
+  dryRun = false,
 ): Promise<StepResult> {
   return configureKeyManager(new AdminApi(session), {
     identityServerUrl: target.manifest.identityServer.url,
     connector: target.identityServerAdmin,
+    fingerprintKey: await fingerprintKey(target.manifest.stateDir),
+    dryRun,
     ...(progress ? { progress } : {}),
   });
 }
@@ -90,6 +96,7 @@ export async function publishStep(
   files: { definitionFile?: string | undefined; inSequenceFile?: string | undefined },
   progress?: Progress,
   session = managementSession(target),
+  dryRun = false,
 ): Promise<StepResult> {
   const definitionFile = files.definitionFile ?? defaultDefinition();
   const inSequenceFile = files.inSequenceFile ?? DEFAULT_INSEQUENCE;
@@ -99,8 +106,12 @@ export async function publishStep(
     definitionFile,
     inSequenceFile,
     identityServerUrl: target.manifest.identityServer.url,
-    identityServerAdmin: target.identityServerAdmin,
     vhost: target.manifest.gateway.vhost,
+    fingerprintKey: await fingerprintKey(target.manifest.stateDir),
+    dryRun,
+    ...(target.manifest.gateway.environment
+      ? { gatewayEnvironment: target.manifest.gateway.environment }
+      : {}),
     ...(progress ? { progress } : {}),
   });
 }
@@ -109,6 +120,7 @@ export async function truststoreStep(
   target: Target,
   files: string[] | undefined,
   progress?: Progress,
+  dryRun = false,
 ): Promise<StepResult> {
   const sources =
     files ??
@@ -122,7 +134,10 @@ export async function truststoreStep(
       actions: ['no CA certificates given (--trust FILE)'],
     };
   }
-  return addCertificates(targetTruststore(target), await readCertificateFiles(sources), progress);
+  const inputs = await readCertificateFiles(sources);
+  if (target.manifest.target === 'kubernetes')
+    return checkCertificates(targetTruststore(target), inputs, target);
+  return addCertificates(targetTruststore(target), inputs, progress, dryRun);
 }
 
 export async function configure(target: Target, options: ConfigureOptions = {}): Promise<StepResult[]> {
@@ -166,4 +181,69 @@ export async function configure(target: Target, options: ConfigureOptions = {}):
     );
   }
   return results;
+}
+
+/** One change `configure` would make, with the step that would make it. */
+export interface PlanChange extends PlannedChange {
+  step: string;
+}
+
+export interface ConfigurePlan {
+  inSync: boolean;
+  changes: PlanChange[];
+  /** What each step found as wanted and would leave as it is. */
+  unchanged: { step: string; actions: string[] }[];
+}
+
+/**
+ * `configure --plan`: the same steps, reading the target and changing nothing — what configure would
+ * create, update or delete (the restart it would need too), and what it would leave.
+ */
+export async function planConfigure(
+  target: Target,
+  options: Omit<ConfigureOptions, 'smoke' | 'given' | 'progress'> = {},
+): Promise<ConfigurePlan> {
+  const session = managementSession(target);
+  const results = [
+    await keyManagerStep(target, undefined, session, true),
+    await publishStep(
+      target,
+      { definitionFile: options.definitionFile, inSequenceFile: options.inSequenceFile },
+      undefined,
+      session,
+      true,
+    ),
+    await truststoreStep(target, options.trustCertificates, undefined, true),
+  ];
+  const changes: PlanChange[] = results.flatMap((result) =>
+    ((result.data?.changes ?? []) as PlannedChange[]).map((change) => ({ step: result.step, ...change })),
+  );
+  const truststoreChanges = changes.some((change) => change.step === 'load-truststore');
+  if (truststoreChanges && target.manifest.target !== 'native')
+    changes.push({ step: 'restart', action: 'update', subject: 'restart of the servers (new truststore)' });
+  return {
+    inSync: changes.length === 0,
+    changes,
+    unchanged: results.map((result) => ({
+      step: result.step,
+      actions: (result.data?.kept ?? []) as string[],
+    })),
+  };
+}
+
+const PLAN_SIGNS = { create: '+', update: '~', delete: '-' } as const;
+
+export function formatPlan(plan: ConfigurePlan): string {
+  const lines = plan.changes.map(
+    (change) =>
+      `${PLAN_SIGNS[change.action]} ${change.action} ${change.subject}${change.fields?.length ? ` (${change.fields.join(', ')})` : ''}   [${change.step}]`,
+  );
+  for (const step of plan.unchanged)
+    for (const action of step.actions) lines.push(`= leave ${action}   [${step.step}]`);
+  lines.push(
+    plan.inSync
+      ? 'in sync: configure would change nothing'
+      : `drift: configure would make ${plan.changes.length} change(s)`,
+  );
+  return lines.join('\n');
 }

@@ -1,25 +1,27 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import type { ApiDto, ApiOperation, Credentials, PublisherApi, RevisionDto } from './api-client.ts';
+import { DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
+import type { ApiDto, ApiOperation, PublisherApi, RevisionDto } from './api-client.ts';
+import { type FingerprintKey, fingerprint } from './fingerprint.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
+import { WSO2_DEFAULTS } from './target.ts';
 
 /**
  * The "publish the DCR API" console step: import the definition, point it at the identity server's DCR
- * endpoint, business plan Unlimited, upload and attach the request in-sequence with the identity
- * server's real admin credential templated in, create a revision (rotating the oldest undeployed one at
- * WSO2's limit of five), deploy it to the `Default` gateway with the gateway's vhost, publish.
+ * endpoint, business plan Unlimited, upload and attach the request in-sequence (its credential a lookup
+ * in the gateway's secure vault, never the value), create a revision (rotating the oldest undeployed one at
+ * WSO2's limit of five), deploy it to the gateway environment (WSO2's `Default` unless told) with the
+ * gateway's vhost, publish.
  *
  * Idempotence: the deployed revision's description carries a fingerprint of everything published
- * (definition, sequence, endpoint, vhost). Same fingerprint deployed and nothing to fix → `unchanged`;
+ * (definition, sequence, endpoint, gateway environment, vhost) — an HMAC (see fingerprint.ts). Same fingerprint deployed and nothing to fix → `unchanged`;
  * a run interrupted after any step leaves a state the next run recognises and completes.
  */
 
 export const DCR_API_NAME = 'CDRDynamicClientRegistrationAPI';
 export const MAX_REVISIONS = 5;
-export const GATEWAY_ENVIRONMENT = 'Default';
 const CONTEXT = '/open-banking/{version}';
 const PLAN = 'Unlimited';
 const SECURED = 'Application & Application User';
@@ -28,76 +30,110 @@ export interface PublishDcrApiOptions {
   definitionFile: string;
   inSequenceFile: string;
   identityServerUrl: string;
-  /** The identity server admin whose Basic credential the in-sequence sends to the DCR backend. */
-  identityServerAdmin: Credentials;
   vhost: string;
+  /** The gateway environment to deploy to; default WSO2's `Default`. */
+  gatewayEnvironment?: string;
+  fingerprintKey: FingerprintKey;
   name?: string;
   progress?: Progress;
+  /** configure --plan: report what would change, change nothing. */
+  dryRun?: boolean;
 }
 
 export async function publishDcrApi(
   publisher: PublisherApi,
   options: PublishDcrApiOptions,
 ): Promise<StepResult> {
-  const step = new StepRecorder('publish-dcr-api', options.progress);
+  const step = new StepRecorder('publish-dcr-api', options.progress, options.dryRun);
   const definition = await readFile(options.definitionFile, 'utf8');
   const spec = parseDefinition(definition, options.definitionFile);
-  const sequence = renderInSequence(
-    await readFile(options.inSequenceFile, 'utf8'),
-    options.identityServerAdmin,
-  );
+  const sequence = withVaultCredential(await readFile(options.inSequenceFile, 'utf8'));
   const name = options.name ?? DCR_API_NAME;
+  const environment = options.gatewayEnvironment ?? WSO2_DEFAULTS.gatewayEnvironment;
   const endpoint = `${options.identityServerUrl.replace(/\/+$/, '')}/api/openbanking/dynamic-client-registration`;
   const endpointConfig = {
     endpoint_type: 'http',
     production_endpoints: { url: endpoint },
     sandbox_endpoints: { url: endpoint },
   };
-  const digest = createHash('sha256')
-    .update(JSON.stringify([definition, sequence, endpoint, options.vhost, PLAN]))
-    .digest('hex')
-    .slice(0, 16);
+  const digest = fingerprint(options.fingerprintKey, [
+    definition,
+    sequence,
+    endpoint,
+    options.vhost,
+    PLAN,
+    environment,
+  ]);
   const policyName = `obkitDcrInSequence${digest.slice(0, 8)}`;
   const revisionDescription = `obkit ${digest}`;
 
+  const subject = `API ${name} ${spec.version}`;
   let api = await publisher.findApi(name, spec.version);
   if (!api) {
-    api = await publisher.importOpenApi(
-      { fileName: basename(options.definitionFile), content: definition },
-      {
-        name,
-        version: spec.version,
-        context: CONTEXT,
-        policies: [PLAN],
-        apiThrottlingPolicy: PLAN,
-        endpointConfig,
-      },
+    const imported = await step.apply(
+      `imported ${name} ${spec.version} from ${basename(options.definitionFile)}`,
+      { action: 'create', subject },
+      () =>
+        publisher.importOpenApi(
+          { fileName: basename(options.definitionFile), content: definition },
+          {
+            name,
+            version: spec.version,
+            context: CONTEXT,
+            policies: [PLAN],
+            apiThrottlingPolicy: PLAN,
+            endpointConfig,
+          },
+        ),
     );
-    step.change(`imported ${name} ${spec.version} from ${basename(options.definitionFile)}`);
-    api = await publisher.getApi(api.id);
+    if (!imported) {
+      // Dry run: everything below would be created for the new API.
+      step.record(`uploaded in-sequence policy ${policyName}`, {
+        action: 'create',
+        subject: `in-sequence policy ${policyName}`,
+      });
+      step.record('created a revision', { action: 'create', subject: `revision "${revisionDescription}"` });
+      step.record(`deployed it to ${environment}`, {
+        action: 'create',
+        subject: `deployment to ${environment} (vhost ${options.vhost})`,
+      });
+      step.record(`published ${name} ${spec.version}`, {
+        action: 'update',
+        subject,
+        fields: ['lifeCycleStatus'],
+      });
+      return step.result();
+    }
+    api = await publisher.getApi(imported.id);
   }
 
-  const policies = await publisher.listOperationPolicies(api.id);
+  const apiId = api.id;
+  const policies = await publisher.listOperationPolicies(apiId);
   let policy = policies.find((p) => p.name === policyName);
   if (!policy) {
-    policy = await publisher.addOperationPolicy(
-      api.id,
-      {
-        category: 'Mediation',
-        name: policyName,
-        displayName: 'CDR DCR in-sequence (obkit)',
-        description: `request mediation from ${basename(options.inSequenceFile)}, admin credential templated`,
-        version: '1.0',
-        applicableFlows: ['request', 'response', 'fault'],
-        supportedApiTypes: ['HTTP'],
-        supportedGateways: ['Synapse'],
-        policyAttributes: [],
-      },
-      sequence,
+    policy = await step.apply(
+      `uploaded in-sequence policy ${policyName}`,
+      { action: 'create', subject: `in-sequence policy ${policyName}` },
+      () =>
+        publisher.addOperationPolicy(
+          apiId,
+          {
+            category: 'Mediation',
+            name: policyName,
+            displayName: 'CDR DCR in-sequence (obkit)',
+            description: `request mediation from ${basename(options.inSequenceFile)}, DCR backend credential from the gateway's vault`,
+            version: '1.0',
+            applicableFlows: ['request', 'response', 'fault'],
+            supportedApiTypes: ['HTTP'],
+            supportedGateways: ['Synapse'],
+            policyAttributes: [],
+          },
+          sequence,
+        ),
     );
-    step.change(`uploaded in-sequence policy ${policyName}`);
   }
-  const attached = [{ policyName, policyId: policy.id, policyVersion: '1.0', parameters: {} }];
+  // Dry run: the policy would be uploaded first; its id is not known yet.
+  const attached = [{ policyName, policyId: policy?.id ?? '(new)', policyVersion: '1.0', parameters: {} }];
 
   const existing: ApiDto = api;
   const wanted: ApiDto = {
@@ -121,12 +157,16 @@ export async function publishDcrApi(
   };
   const drift = apiDrift(api, wanted);
   if (drift.length) {
-    api = await publisher.updateApi(wanted);
-    step.change(`updated ${name} (${drift.join(', ')})`);
+    api =
+      (await step.apply(
+        `updated ${name} (${drift.join(', ')})`,
+        { action: 'update', subject, fields: drift },
+        () => publisher.updateApi(wanted),
+      )) ?? api;
   }
 
   const revisions = await publisher.listRevisions(api.id);
-  const isDeployed = (r: RevisionDto) => (r.deploymentInfo ?? []).some((d) => d.name === GATEWAY_ENVIRONMENT);
+  const isDeployed = (r: RevisionDto) => (r.deploymentInfo ?? []).some((d) => d.name === environment);
   const current = revisions.find((r) => isDeployed(r) && r.description === revisionDescription);
   if (!current || step.changed) {
     // A revision created by an interrupted run (same content, never deployed) is deployed as is.
@@ -138,24 +178,36 @@ export async function publishDcrApi(
         const oldest = oldestUndeployed(revisions, isDeployed);
         if (!oldest)
           throw new Error(`${name} has ${revisions.length} revisions, all deployed: undeploy one first`);
-        await publisher.deleteRevision(api.id, oldest.id);
-        step.change(
+        await step.apply(
           `deleted oldest undeployed revision ${oldest.displayName ?? oldest.id} (limit ${MAX_REVISIONS})`,
+          { action: 'delete', subject: `revision ${oldest.displayName ?? oldest.id}` },
+          () => publisher.deleteRevision(apiId, oldest.id),
         );
       }
-      revision = await publisher.createRevision(api.id, revisionDescription);
-      step.change(`created ${revision.displayName ?? `revision ${revision.id}`}`);
+      revision = await step.apply(
+        'created a revision',
+        { action: 'create', subject: `revision "${revisionDescription}"` },
+        () => publisher.createRevision(apiId, revisionDescription),
+      );
     }
-    await publisher.deployRevision(api.id, revision.id, GATEWAY_ENVIRONMENT, options.vhost);
-    step.change(
-      `deployed ${revision.displayName ?? revision.id} to ${GATEWAY_ENVIRONMENT} (vhost ${options.vhost})`,
+    const deploying = revision;
+    await step.apply(
+      `deployed ${deploying?.displayName ?? deploying?.id ?? 'the new revision'} to ${environment} (vhost ${options.vhost})`,
+      {
+        action: current ? 'update' : 'create',
+        subject: `deployment to ${environment} (vhost ${options.vhost})`,
+      },
+      () => publisher.deployRevision(api.id, deploying!.id, environment, options.vhost),
     );
-  } else step.note(`${current.displayName ?? current.id} deployed to ${GATEWAY_ENVIRONMENT}`);
+  } else step.note(`${current.displayName ?? current.id} deployed to ${environment}`);
 
   const status = (await publisher.getApi(api.id)).lifeCycleStatus;
   if (String(status).toUpperCase() !== 'PUBLISHED') {
-    await publisher.changeLifecycle(api.id, 'Publish');
-    step.change(`published ${name} ${spec.version}`);
+    await step.apply(
+      `published ${name} ${spec.version}`,
+      { action: 'update', subject, fields: ['lifeCycleStatus'] },
+      () => publisher.changeLifecycle(api.id, 'Publish'),
+    );
   } else step.note(`${name} ${spec.version} published`);
 
   return step.result({
@@ -201,21 +253,33 @@ export function parseDefinition(
 }
 
 /**
- * The in-sequence with the real admin credential: our template's `{{ADMIN_BASIC}}` placeholder, or the
- * Basic value of an `Authorization` header mediator (WSO2's reference sequence carries a sample one).
+ * The in-sequence with the gateway's DCR backend credential looked up from the gateway's secure vault
+ * (`wso2:vault-lookup('obkit.dcr.backend.authorization')`), never written into it: ours already says so;
+ * the literal `Authorization: Basic …` of WSO2's reference sequence is replaced by that lookup.
  */
-export function renderInSequence(template: string, admin: Credentials): string {
-  const basic = Buffer.from(`${admin.username}:${admin.password}`).toString('base64');
-  if (template.includes('{{ADMIN_BASIC}}')) return template.replaceAll('{{ADMIN_BASIC}}', basic);
-  let replaced = 0;
-  const rendered = template.replace(/<header\b[^>]*>/g, (tag) => {
-    if (!/\bname\s*=\s*"Authorization"/i.test(tag) || !/\bvalue\s*=\s*"Basic [^"]*"/.test(tag)) return tag;
-    replaced++;
-    return tag.replace(/\bvalue\s*=\s*"Basic [^"]*"/, `value="Basic ${basic}"`);
-  });
-  if (!replaced) {
+export function withVaultCredential(sequence: string): string {
+  if (sequence.includes('{{ADMIN_BASIC}}')) {
     throw new Error(
-      'the in-sequence has neither {{ADMIN_BASIC}} nor an Authorization header mediator with a Basic value',
+      `the in-sequence has an {{ADMIN_BASIC}} placeholder: credentials are no longer templated in; use wso2:vault-lookup('${DCR_BACKEND_VAULT_ALIAS}') as apis/cdr-dcr/0.2/insequence.xml does`,
+    );
+  }
+  let found = 0;
+  const rendered = sequence.replace(/<header\b[^>]*>/g, (tag) => {
+    if (!/\bname\s*=\s*"Authorization"/i.test(tag) || /\baction\s*=\s*"remove"/.test(tag)) return tag;
+    if (/\bexpression\s*=\s*"wso2:vault-lookup\('[^']+'\)"/.test(tag)) {
+      found++;
+      return tag;
+    }
+    if (!/\bvalue\s*=\s*"Basic [^"]*"/.test(tag)) return tag;
+    found++;
+    return tag.replace(
+      /\bvalue\s*=\s*"Basic [^"]*"/,
+      `expression="wso2:vault-lookup('${DCR_BACKEND_VAULT_ALIAS}')"`,
+    );
+  });
+  if (!found) {
+    throw new Error(
+      'the in-sequence sets no Authorization header (a wso2:vault-lookup expression, or a Basic value to replace by one)',
     );
   }
   return rendered;

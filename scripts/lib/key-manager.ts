@@ -1,13 +1,16 @@
-import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
+import { REVOCATION_FEED_PROPERTY, REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
+import { AUDIENCE_PROPERTY } from '../../lib/gateway-feed/snapshot.ts';
 import type { AdminApi, Credentials, KeyManagerDto } from './api-client.ts';
+import { type FingerprintKey, fingerprint } from './fingerprint.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
 
 /**
  * The "add the OBKM key manager" console step: create or update `OBKM` (type ObKeyManager) pointing at
  * the identity server, give the Resident Key Manager the connector credentials and disable it. Servers
  * may mask passwords when they return a key manager, so a fingerprint of what obkit applied (credentials
- * included, hashed) rides in the description and tells a changed credential from an unchanged one.
+ * included: an HMAC under a key kept away from the server, see fingerprint.ts) rides in the description
+ * and tells a changed credential from an unchanged one.
  */
 
 export const OBKM_NAME = 'OBKM';
@@ -45,30 +48,45 @@ export function obkmPayload(identityServerUrl: string, connector: Credentials): 
       Username: connector.username,
       Password: connector.password,
       self_validate_jwt: true,
+      // obkit's gateway follows it to refuse revoked tokens within seconds, and accepts only tokens for
+      // this audience (the identity server's `aud`); WSO2 keeps both as plain properties.
+      [REVOCATION_FEED_PROPERTY]: `${is}${REVOCATIONS_PATH}`,
+      [AUDIENCE_PROPERTY]: is,
     },
   };
 }
 
 export async function configureKeyManager(
   admin: AdminApi,
-  options: { identityServerUrl: string; connector: Credentials; progress?: Progress },
+  options: {
+    identityServerUrl: string;
+    connector: Credentials;
+    fingerprintKey: FingerprintKey;
+    progress?: Progress;
+    /** configure --plan: report what would change, change nothing. */
+    dryRun?: boolean;
+  },
 ): Promise<StepResult> {
-  const step = new StepRecorder('configure-key-manager', options.progress);
+  const step = new StepRecorder('configure-key-manager', options.progress, options.dryRun);
+  const mark = (value: unknown) => `[obkit hmac ${fingerprint(options.fingerprintKey, value)}]`;
   const desired = obkmPayload(options.identityServerUrl, options.connector);
-  desired.description = `${desired.description} [obkit ${fingerprint(desired)}]`;
+  desired.description = `${desired.description} ${mark(desired)}`;
 
   const all = await admin.listKeyManagers();
   const existing = all.find((km) => km.name === OBKM_NAME);
+  const subject = `key manager ${OBKM_NAME}`;
   if (!existing?.id) {
-    await admin.addKeyManager(desired);
-    step.change(`created key manager ${OBKM_NAME}`);
+    await step.apply(`created ${subject}`, { action: 'create', subject }, () => admin.addKeyManager(desired));
   } else {
     const current = await admin.getKeyManager(existing.id);
     const drift = differences(current, desired);
     if (drift.length) {
-      await admin.updateKeyManager(existing.id, { ...current, ...desired, id: existing.id });
-      step.change(`updated key manager ${OBKM_NAME} (${drift.join(', ')})`);
-    } else step.note(`key manager ${OBKM_NAME} as configured`);
+      await step.apply(
+        `updated ${subject} (${drift.join(', ')})`,
+        { action: 'update', subject, fields: drift },
+        () => admin.updateKeyManager(existing.id!, { ...current, ...desired, id: existing.id }),
+      );
+    } else step.note(`${subject} as configured`);
   }
 
   const resident = all.find((km) => km.name === RESIDENT_KEY_MANAGER || km.type === 'default');
@@ -80,7 +98,7 @@ export async function configureKeyManager(
       ...current,
       enabled: false,
       description:
-        `${stripFingerprint(current.description)} [obkit ${fingerprint({ enabled: false, ...options.connector })}]`.trim(),
+        `${stripFingerprint(current.description)} ${mark({ enabled: false, ...options.connector })}`.trim(),
       additionalProperties: {
         ...current.additionalProperties,
         Username: options.connector.username,
@@ -89,10 +107,15 @@ export async function configureKeyManager(
     };
     const drift = differences(current, wanted);
     if (drift.length) {
-      await admin.updateKeyManager(resident.id, wanted);
-      step.change(`${RESIDENT_KEY_MANAGER}: connector credentials set, disabled (${drift.join(', ')})`);
+      await step.apply(
+        `${RESIDENT_KEY_MANAGER}: connector credentials set, disabled (${drift.join(', ')})`,
+        { action: 'update', subject: `key manager ${RESIDENT_KEY_MANAGER}`, fields: drift },
+        () => admin.updateKeyManager(resident.id!, wanted),
+      );
     } else step.note(`${RESIDENT_KEY_MANAGER} disabled`);
   }
+  if (options.fingerprintKey.source === 'ephemeral')
+    step.note('fingerprint key for this run only: set OBKIT_FINGERPRINT_KEY to keep re-runs "unchanged"');
   return step.result();
 }
 
@@ -116,10 +139,7 @@ function differences(current: KeyManagerDto, desired: KeyManagerDto): string[] {
   return drift;
 }
 
-function fingerprint(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
-}
-
+/** The description without obkit's mark (also the unkeyed `[obkit <sha256>]` of earlier versions). */
 function stripFingerprint(description: string | undefined): string {
-  return (description ?? '').replace(/\s*\[obkit [0-9a-f]+\]$/, '');
+  return (description ?? '').replace(/\s*\[obkit (hmac )?[0-9a-f]+\]$/, '');
 }

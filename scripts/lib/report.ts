@@ -19,16 +19,33 @@ export type Progress = (message: string) => void;
 
 export const silent: Progress = () => {};
 
-/** Records actions; `status` is `updated` as soon as one change was made. */
+/** A change a step makes, or would make under `configure --plan`. */
+export interface PlannedChange {
+  action: 'create' | 'update' | 'delete';
+  /** What is changed, e.g. `key manager OBKM`. */
+  subject: string;
+  /** The fields that differ, for updates. */
+  fields?: string[];
+}
+
+/**
+ * Records actions; `status` is `updated` as soon as one change was made. With `dryRun` (configure
+ * --plan) the writes passed to `apply` are not made: the step reports what it would change.
+ */
 export class StepRecorder {
   readonly step: string;
   readonly actions: string[] = [];
+  readonly planned: PlannedChange[] = [];
+  /** What was found as wanted (a dry run leaves it). */
+  readonly kept: string[] = [];
   changed = false;
   readonly progress: Progress;
+  readonly dryRun: boolean;
 
-  constructor(step: string, progress: Progress = silent) {
+  constructor(step: string, progress: Progress = silent, dryRun = false) {
     this.step = step;
     this.progress = progress;
+    this.dryRun = dryRun;
   }
 
   change(action: string): void {
@@ -37,16 +54,30 @@ export class StepRecorder {
     this.progress(action);
   }
 
+  /** Records a change: made, or — dry-running — to be made by a write the step batches itself. */
+  record(action: string, change: PlannedChange): void {
+    this.planned.push(change);
+    this.change(action);
+  }
+
+  /** Makes a change (unless dry-running) and records it. */
+  async apply<T>(action: string, change: PlannedChange, write: () => Promise<T>): Promise<T | undefined> {
+    this.record(action, change);
+    return this.dryRun ? undefined : write();
+  }
+
   note(action: string): void {
     this.actions.push(action);
+    this.kept.push(action);
   }
 
   result(data?: Record<string, unknown>): StepResult {
+    const planned = this.dryRun ? { changes: this.planned, kept: this.kept } : {};
     return {
       step: this.step,
       status: this.changed ? 'updated' : 'unchanged',
       actions: this.actions,
-      ...(data ? { data } : {}),
+      ...(data || this.dryRun ? { data: { ...data, ...planned } } : {}),
     };
   }
 }

@@ -6,8 +6,16 @@ import type { Target } from './target.ts';
  * The "restart" console step. Native obkit services re-read truststores and configuration without a
  * restart, so there it does nothing and says why. On Kubernetes it rolls the deployments
  * (`kubectl rollout restart`, then waits for `rollout status`); with `dryRun` it prints the commands.
- * A WSO2 deployment outside Kubernetes is restarted by its operator: the step says which servers.
+ * WSO2 outside Kubernetes re-reads its truststore only at start: with `--restart-command` the step runs
+ * that command (for example a systemctl or ssh line the operator owns), otherwise it prints what to
+ * restart, as it prints the kubectl commands on a dry run.
  */
+
+/** What a WSO2 operator runs when obkit is not told how to restart the servers. */
+export const WSO2_RESTART_ADVICE = [
+  'restart WSO2 API Manager (<APIM_HOME>/bin/api-manager.sh restart) and Identity Server (<IS_HOME>/bin/wso2server.sh restart)',
+  'so they load the new truststore, or give --restart-command CMD to have obkit run it',
+];
 
 export function restartCommands(target: Target): string[][] {
   const kube = target.manifest.kubernetes;
@@ -29,12 +37,7 @@ export async function restartServices(
   const step = new StepRecorder('restart', options.progress);
   const commands = restartCommands(target);
   if (!commands.length) {
-    if (target.manifest.target === 'wso2') {
-      step.note(
-        'restart WSO2 Identity Server and API Manager to load the new truststore (wso2server.sh restart, or roll their pods)',
-      );
-      return { ...step.result(), status: 'skipped' };
-    }
+    if (target.manifest.target === 'wso2') return restartWso2(target, step, options.dryRun);
     step.note('native services reload truststores and configuration without a restart');
     return { ...step.result(), status: 'skipped' };
   }
@@ -54,4 +57,21 @@ export async function restartServices(
     }
   }
   return options.dryRun ? { ...step.result(), status: 'skipped' } : step.result();
+}
+
+async function restartWso2(target: Target, step: StepRecorder, dryRun?: boolean): Promise<StepResult> {
+  const command = target.manifest.restartCommand;
+  if (!command || dryRun) {
+    for (const line of command ? [command] : WSO2_RESTART_ADVICE) step.note(line);
+    return { ...step.result(), status: 'skipped' };
+  }
+  // The operator's own command line, as they would type it: run by the shell, output shown on failure.
+  const outcome = await $`sh -c ${command}`.quiet().nothrow();
+  if (outcome.exitCode !== 0) {
+    throw new Error(
+      `--restart-command exited ${outcome.exitCode}: ${outcome.stderr.trim() || outcome.stdout.trim()}`,
+    );
+  }
+  step.change(`ran ${command}`);
+  return step.result();
 }

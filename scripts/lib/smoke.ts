@@ -34,7 +34,8 @@ export class SmokeFailure extends Error {
 }
 
 export interface GivenRecipient {
-  ssa: string;
+  /** An SSA issued for the recipient; without one, the target's sandbox Register issues it (`--register`). */
+  ssa?: string;
   /** Private JWK (with kid and alg) that the SSA's jwks_uri publishes. */
   signingKey: JWK;
 }
@@ -45,16 +46,19 @@ export const givenRecipientOptions = {
   'signing-key': { type: 'string' },
 } as const;
 
-/** The recipient of `--ssa FILE --signing-key JWK.json`; undefined when neither flag is given. */
+/**
+ * The recipient of `--ssa FILE --signing-key JWK.json`, or of `--signing-key` alone (the key the sandbox
+ * Register hosts for a fresh software product); undefined when neither flag is given.
+ */
 export async function readGivenRecipient(flags: {
   ssa?: string | undefined;
   'signing-key'?: string | undefined;
 }): Promise<GivenRecipient | undefined> {
   const { ssa, 'signing-key': signingKey } = flags;
   if (!ssa && !signingKey) return undefined;
-  if (!ssa || !signingKey) throw new Error('--ssa and --signing-key go together');
+  if (!signingKey) throw new Error('--ssa needs --signing-key (the recipient key its jwks_uri publishes)');
   return {
-    ssa: (await readFile(ssa, 'utf8')).trim(),
+    ...(ssa ? { ssa: (await readFile(ssa, 'utf8')).trim() } : {}),
     signingKey: JSON.parse(await readFile(signingKey, 'utf8')),
   };
 }
@@ -63,6 +67,8 @@ export interface SmokeOptions {
   progress?: Progress;
   /** A real sandbox: an SSA and signing key handed over; the target's client certificate is the transport. */
   given?: GivenRecipient;
+  /** false: only the checks that need no SSA, even where one could be had (scheduled verification). */
+  registration?: boolean;
 }
 
 export async function runSmokeTest(target: Target, options: SmokeOptions = {}): Promise<StepResult> {
@@ -96,11 +102,14 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
   pass('gateway refuses an untrusted client certificate');
 
   let recipient: { ssa: string; key: RecipientKeys; cleanup?: () => Promise<void> };
-  if (options.given) {
-    recipient = { ssa: options.given.ssa, key: await keysFromJwk(options.given.signingKey) };
-  } else if (manifest.mockRegister) {
-    recipient = await sandboxRecipient(target, 'smoke');
-    pass('sandbox Register issued an SSA for a fresh software product');
+  const givenKey = options.given ? await keysFromJwk(options.given.signingKey) : undefined;
+  if (options.given?.ssa && options.registration !== false) {
+    recipient = { ssa: options.given.ssa, key: givenKey! };
+  } else if (manifest.mockRegister && options.registration !== false) {
+    recipient = await sandboxRecipient(target, 'smoke', givenKey);
+    pass(`sandbox Register ${manifest.mockRegister.url} issued an SSA for a fresh software product`);
+  } else if (givenKey && options.registration !== false) {
+    throw new Error('--signing-key without --ssa needs a sandbox Register to issue the SSA (--register URL)');
   } else {
     const rejected = await gateway.register(await selfSignedSsaRequest(manifest.identityServer.issuer));
     expect(
@@ -114,7 +123,9 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
       JSON.stringify(rejected.data),
     );
     pass('a self-signed SSA is rejected (400 invalid_software_statement)');
-    checks.push('skipped: registration (production target without an SSA)');
+    checks.push(
+      `skipped: registration (${options.registration === false ? '--no-registration' : 'production target without an SSA'})`,
+    );
     return { step: 'smoke-test', status: 'passed', actions: checks };
   }
 
@@ -202,10 +213,11 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
   return { step: 'smoke-test', status: 'passed', actions: checks };
 }
 
-/** A fresh sandbox software product with a hosted JWKS, and an SSA for it. */
+/** A fresh sandbox software product with a hosted JWKS (of `given` keys, or new ones), and an SSA for it. */
 export async function sandboxRecipient(
   target: Target,
   purpose: string,
+  given?: RecipientKeys,
 ): Promise<{
   ssa: string;
   key: RecipientKeys;
@@ -215,14 +227,17 @@ export async function sandboxRecipient(
 }> {
   const { manifest } = target;
   if (!manifest.mockRegister) throw new Error('this target has no sandbox Register');
-  const register = new RegisterClient({
-    baseUrl: manifest.mockRegister.url,
-    ...(target.ca ? { ca: target.ca } : {}),
-    ...(target.clientCertificate ? { clientCertificate: target.clientCertificate } : {}),
-    admin: target.admin,
-  });
+  const registerUrl = manifest.mockRegister.url;
+  const connect = () =>
+    new RegisterClient({
+      baseUrl: registerUrl,
+      ...(target.ca ? { ca: target.ca } : {}),
+      ...(target.clientCertificate ? { clientCertificate: target.clientCertificate } : {}),
+      admin: target.registerAdmin,
+    });
+  const register = connect();
   try {
-    const key = await createRecipientKeys({ alg: 'PS256' });
+    const key = given ?? (await createRecipientKeys({ alg: 'PS256' }));
     const softwareProductId = `obkit-${purpose}-${randomBytes(6).toString('hex')}`;
     const brandId = `obkit-${purpose}-brand`;
     const site = `https://${purpose}.recipient.obkit.example`;
@@ -253,8 +268,14 @@ export async function sandboxRecipient(
       key,
       softwareProductId,
       brandId,
+      // Its own client: the one above is closed by then.
       cleanup: async () => {
-        await register.setSoftwareProductStatus(softwareProductId, { status: 'INACTIVE' });
+        const later = connect();
+        try {
+          await later.setSoftwareProductStatus(softwareProductId, { status: 'INACTIVE' });
+        } finally {
+          await later.close();
+        }
       },
     };
   } finally {

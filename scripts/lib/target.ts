@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../../lib/config/index.ts';
-import { issuerOf } from '../../lib/config/index.ts';
+import { configuredStateDir, issuerOf, managementUrlOf } from '../../lib/config/index.ts';
 import type { SandboxPki } from '../../lib/pki/index.ts';
 import { createHttpClient, type HttpClient, type HttpClientOptions } from './api-client.ts';
 
@@ -14,17 +14,35 @@ import { createHttpClient, type HttpClient, type HttpClientOptions } from './api
  */
 
 export type TargetKind = 'native' | 'kubernetes' | 'wso2';
+export type TruststoreFormat = 'pem' | 'pkcs12' | 'jks';
+
+/** WSO2's default names: the gateway environment APIs deploy to, the truststore it ships and its password. */
+export const WSO2_DEFAULTS = {
+  gatewayEnvironment: 'Default',
+  truststore: 'client-truststore.jks',
+  truststorePassword: 'wso2carbon',
+} as const;
 
 /** `<state-dir>/environment.json`, as `obkit up` writes it. */
 export interface EnvironmentManifest {
   version: 1;
   target: TargetKind;
   mode: 'sandbox' | 'production';
+  /**
+   * `obkit up` only: `starting` while it starts and configures the stack, `ready` once every configure
+   * step and the smoke test have passed, `stopped` once it has ended. Automation waits for `ready`.
+   */
+  status?: 'starting' | 'ready' | 'stopped';
   stateDir?: string;
-  gateway: { url: string; vhost: string };
-  identityServer: { url: string; issuer: string };
-  apiManager: { url: string };
-  mockRegister?: { url: string };
+  /**
+   * `environment`: the API manager's gateway environment the APIs deploy to (default `Default`).
+   * `managementUrl` (obkit): where the service serves `/health/*` and `/metrics` (not on `url`).
+   */
+  gateway: { url: string; vhost: string; environment?: string; managementUrl?: string };
+  identityServer: { url: string; issuer: string; managementUrl?: string };
+  apiManager: { url: string; managementUrl?: string };
+  /** A sandbox Register with obkit's admin API: obkit's own, or one run beside WSO2 (`--register`). */
+  mockRegister?: { url: string; managementUrl?: string };
   pki: {
     /** CAs the services' server certificates chain to (and the sandbox recipients' CA). */
     caCertificate: string;
@@ -34,11 +52,14 @@ export interface EnvironmentManifest {
     clientKey?: string;
   };
   /** The truststore of recipients' CAs that the gateway and identity server share. */
-  truststore: { format: 'pem' | 'pkcs12'; path: string };
+  truststore: { format: TruststoreFormat; path: string };
   admin: { username: string; credentialFile?: string; passwordEnv: string };
+  /** On Kubernetes: the release's Deployments (restart) and the Secret holding the truststore. */
   kubernetes?: { namespace: string; deployments: string[]; truststoreSecret?: string };
+  /** WSO2 outside Kubernetes: a shell command that restarts its servers after a truststore change. */
+  restartCommand?: string;
   logs?: Record<string, string>;
-  /** The configuration in force (TOML file and effective values), without the admin password. */
+  /** The configuration in force (TOML file and effective values), without a password. */
   config?: { file?: string; effective: unknown };
   /** Files `obkit up` prepared for trying the stack by hand. */
   demo?: Record<string, string>;
@@ -49,6 +70,8 @@ export interface Target {
   admin: { username: string; password: string };
   /** The identity server's admin (DCR backend Basic credential, key-manager connector). */
   identityServerAdmin: { username: string; password: string };
+  /** The sandbox Register's admin (its software-product API), the API manager's admin unless told. */
+  registerAdmin: { username: string; password: string };
   ca: string | undefined;
   /** The recipient's transport certificate used by the smoke test, when there is one. */
   clientCertificate: { certificate: string; key: string } | undefined;
@@ -69,28 +92,42 @@ export const targetOptions = {
   'client-cert': { type: 'string' },
   'client-key': { type: 'string' },
   truststore: { type: 'string' },
+  'gateway-environment': { type: 'string' },
+  vhost: { type: 'string' },
+  register: { type: 'string' },
+  'restart-command': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 export const TARGET_HELP = `Target (one of):
   --environment FILE     an environment manifest (default <state-dir>/environment.json)
-  --state-dir DIR        obkit state directory (default .obkit, or OBKIT_STATE_DIR)
+  --state-dir DIR        obkit state directory (default: OBKIT_STATE_DIR, obkit.state_dir of
+                         OBKIT_CONFIG, .obkit — the setting the services read)
   --target wso2|kubernetes --apim URL --is URL --gateway URL [--admin-user NAME]
                          a deployment given by flags; the admin password comes from OBKIT_ADMIN_PASSWORD
                          (the identity server's from OBKIT_IS_ADMIN_PASSWORD, default the same)
   --ca FILE              CA certificates the services' TLS chains to
   --client-cert FILE --client-key FILE   a recipient transport certificate (smoke test)
-  --truststore FILE      truststore to edit (PEM bundle; .p12 for WSO2: PKCS12, password from
-                         OBKIT_TRUSTSTORE_PASSWORD, default wso2carbon)
+  --truststore FILE      truststore to edit, in the format its name says: .jks (JKS, written with
+                         keytool; WSO2's default client-truststore.jks), .p12/.pfx (PKCS12), else a PEM
+                         bundle; password from OBKIT_TRUSTSTORE_PASSWORD, default wso2carbon
+  --gateway-environment NAME   gateway environment the DCR API deploys to (default Default)
+  --vhost HOST           that environment's vhost the DCR API deploys to (default the gateway URL's host)
+  --register URL         a sandbox Register with obkit's admin API (e.g. obkit's mock-register beside
+                         WSO2) for the smoke test's SSA; its admin from OBKIT_REGISTER_ADMIN_USER and
+                         OBKIT_REGISTER_ADMIN_PASSWORD (default the API manager's admin)
+  --restart-command CMD  WSO2 outside Kubernetes: shell command that restarts its servers after a
+                         truststore change (without it, the restart step prints what to restart)
 Output:
   --json                 print the result as JSON
   -h, --help             this help`;
 
 export type TargetFlags = { [K in keyof typeof targetOptions]?: string | boolean | undefined };
 
+/** The state directory: `--state-dir`, else the setting every service reads (see configuredStateDir). */
 export function defaultStateDir(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve((flags['state-dir'] as string | undefined) ?? env.OBKIT_STATE_DIR ?? '.obkit');
+  return configuredStateDir(flags['state-dir'] as string | undefined, { env });
 }
 
 export function manifestPath(stateDir: string): string {
@@ -108,6 +145,7 @@ export async function resolveTarget(
   let manifest: EnvironmentManifest;
   if (flags.apim || flags.is || flags.gateway) {
     manifest = manifestFromFlags(flags, (kind as TargetKind | undefined) ?? 'wso2');
+    manifest.stateDir = defaultStateDir(flags, env);
   } else {
     const file = resolve(
       (flags.environment as string | undefined) ?? manifestPath(defaultStateDir(flags, env)),
@@ -122,8 +160,11 @@ export async function resolveTarget(
   }
   if (flags.truststore) {
     const path = resolve(flags.truststore as string);
-    manifest.truststore = { path, format: /\.(p12|pfx)$/i.test(path) ? 'pkcs12' : 'pem' };
+    manifest.truststore = { path, format: truststoreFormat(path) };
   }
+  applyGatewayFlags(manifest, flags);
+  if (flags.register) manifest.mockRegister = { url: String(flags.register).replace(/\/+$/, '') };
+  if (flags['restart-command']) manifest.restartCommand = flags['restart-command'] as string;
   if (flags['client-cert']) manifest.pki.clientCertificate = resolve(flags['client-cert'] as string);
   if (flags['client-key']) manifest.pki.clientKey = resolve(flags['client-key'] as string);
   if (flags.ca) manifest.pki.caCertificate = resolve(flags.ca as string);
@@ -134,28 +175,45 @@ export function targetFromManifest(
   manifest: EnvironmentManifest,
   env: NodeJS.ProcessEnv = process.env,
 ): Target {
-  const password = adminPassword(manifest, env);
-  const admin = { username: manifest.admin.username, password };
-  const identityServerAdmin = {
-    username: env.OBKIT_IS_ADMIN_USER ?? admin.username,
-    password: env.OBKIT_IS_ADMIN_PASSWORD ?? password,
-  };
   const ca = manifest.pki.caCertificate ? readIfExists(manifest.pki.caCertificate) : undefined;
   const { clientCertificate: certFile, clientKey: keyFile } = manifest.pki;
   const clientCertificate =
     certFile && keyFile && existsSync(certFile) && existsSync(keyFile)
       ? { certificate: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }
       : undefined;
+  // The gateway routes by vhost: reached by another name (its in-cluster Service), it is sent the vhost.
+  const gateway = new URL(manifest.gateway.url);
+  const gatewayHost = manifest.gateway.vhost !== gateway.hostname ? manifest.gateway.vhost : undefined;
   return {
     manifest,
-    admin,
-    identityServerAdmin,
+    // Read when a step needs them, so the checks that need no credential run without one.
+    get admin() {
+      return { username: manifest.admin.username, password: adminPassword(manifest, env) };
+    },
+    get identityServerAdmin() {
+      return {
+        username: env.OBKIT_IS_ADMIN_USER ?? manifest.admin.username,
+        password: env.OBKIT_IS_ADMIN_PASSWORD ?? adminPassword(manifest, env),
+      };
+    },
+    get registerAdmin() {
+      return {
+        username: env.OBKIT_REGISTER_ADMIN_USER ?? manifest.admin.username,
+        password: env.OBKIT_REGISTER_ADMIN_PASSWORD ?? adminPassword(manifest, env),
+      };
+    },
     ca,
     clientCertificate,
-    ...(manifest.truststore.format === 'pkcs12'
-      ? { truststorePassword: env.OBKIT_TRUSTSTORE_PASSWORD ?? 'wso2carbon' }
-      : {}),
-    http: (baseUrl, options = {}) => createHttpClient({ baseUrl, tls: { ca, ...options.tls }, ...options }),
+    ...(manifest.truststore.format === 'pem'
+      ? {}
+      : { truststorePassword: env.OBKIT_TRUSTSTORE_PASSWORD ?? WSO2_DEFAULTS.truststorePassword }),
+    http: (baseUrl, options = {}) =>
+      createHttpClient({
+        baseUrl,
+        tls: { ca, ...options.tls },
+        ...(gatewayHost && new URL(baseUrl).origin === gateway.origin ? { host: gatewayHost } : {}),
+        ...options,
+      }),
   };
 }
 
@@ -172,6 +230,35 @@ function adminPassword(manifest: EnvironmentManifest, env: NodeJS.ProcessEnv): s
   );
 }
 
+/** The format a truststore file's name says: `.jks` JKS, `.p12`/`.pfx` PKCS12, anything else PEM. */
+export function truststoreFormat(path: string): TruststoreFormat {
+  if (/\.jks$/i.test(path)) return 'jks';
+  return /\.(p12|pfx)$/i.test(path) ? 'pkcs12' : 'pem';
+}
+
+/** `--vhost` and `--gateway-environment`, checked as WSO2 checks them (RFC 1123 host, environment name). */
+function applyGatewayFlags(manifest: EnvironmentManifest, flags: TargetFlags): void {
+  const vhost = flags.vhost as string | undefined;
+  const environment = flags['gateway-environment'] as string | undefined;
+  if (vhost !== undefined) {
+    if (!isHostName(vhost))
+      throw new Error(`--vhost must be a host name (RFC 1123), got ${JSON.stringify(vhost)}`);
+    manifest.gateway.vhost = vhost;
+  }
+  if (environment !== undefined) {
+    if (!/^[A-Za-z0-9_-]{1,255}$/.test(environment))
+      throw new Error(
+        `--gateway-environment must be letters, digits, _ or -, got ${JSON.stringify(environment)}`,
+      );
+    manifest.gateway.environment = environment;
+  }
+}
+
+function isHostName(value: string): boolean {
+  const label = '([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])';
+  return value.length <= 255 && new RegExp(`^(${label}\\.)*${label}$`).test(value);
+}
+
 function manifestFromFlags(flags: TargetFlags, kind: TargetKind): EnvironmentManifest {
   const need = (name: 'apim' | 'is' | 'gateway') => {
     const value = flags[name] as string | undefined;
@@ -180,7 +267,7 @@ function manifestFromFlags(flags: TargetFlags, kind: TargetKind): EnvironmentMan
   };
   const is = need('is');
   const gateway = need('gateway');
-  const truststore = (flags.truststore as string | undefined) ?? resolve('client-truststore.p12');
+  const truststore = (flags.truststore as string | undefined) ?? resolve(WSO2_DEFAULTS.truststore);
   return {
     version: 1,
     target: kind,
@@ -189,7 +276,7 @@ function manifestFromFlags(flags: TargetFlags, kind: TargetKind): EnvironmentMan
     identityServer: { url: is, issuer: `${is}/oauth2/token` },
     apiManager: { url: need('apim') },
     pki: { caCertificate: flags.ca ? resolve(flags.ca as string) : '' },
-    truststore: { path: resolve(truststore), format: /\.(p12|pfx)$/i.test(truststore) ? 'pkcs12' : 'pem' },
+    truststore: { path: resolve(truststore), format: truststoreFormat(truststore) },
     admin: {
       username: (flags['admin-user'] as string | undefined) ?? 'admin',
       passwordEnv: 'OBKIT_ADMIN_PASSWORD',
@@ -210,6 +297,7 @@ export function normalizeManifest(raw: Record<string, unknown>, baseDir: string)
       publicGatewayUrl?: string;
       tls: { caBundle: string; truststore: string; clientCertificate?: string; clientKey?: string };
       admin: { usernameEnv: string; passwordEnv: string };
+      kubernetes?: { deployments: string[]; truststoreSecret?: string };
     };
     const url = (key: string) => {
       const service = stack.services[key];
@@ -234,11 +322,8 @@ export function normalizeManifest(raw: Record<string, unknown>, baseDir: string)
         username: process.env[stack.admin.usernameEnv] ?? 'admin',
         passwordEnv: stack.admin.passwordEnv,
       },
-      kubernetes: {
-        namespace: stack.namespace,
-        deployments: ['obkit-identity-server', 'obkit-api-manager', 'obkit-gateway'],
-        truststoreSecret: 'obkit-truststore',
-      },
+      // The release's own names (the chart and the stack write them), never a guess at them.
+      ...(stack.kubernetes ? { kubernetes: { namespace: stack.namespace, ...stack.kubernetes } } : {}),
     };
   }
   const manifest = raw as unknown as EnvironmentManifest;
@@ -270,10 +355,25 @@ export function localManifest(
     target: 'native',
     mode: ob.mode,
     stateDir: ob.state_dir,
-    gateway: { url: ob.gateway.url, vhost: new URL(ob.gateway.url).hostname },
-    identityServer: { url: ob.identity_server.url, issuer: issuerOf(config) },
-    apiManager: { url: ob.api_manager.url },
-    ...(ob.mode === 'sandbox' ? { mockRegister: { url: ob.mock_register.url } } : {}),
+    gateway: {
+      url: ob.gateway.url,
+      vhost: new URL(ob.gateway.url).hostname,
+      managementUrl: managementUrlOf(config, 'gateway'),
+    },
+    identityServer: {
+      url: ob.identity_server.url,
+      issuer: issuerOf(config),
+      managementUrl: managementUrlOf(config, 'identity_server'),
+    },
+    apiManager: { url: ob.api_manager.url, managementUrl: managementUrlOf(config, 'api_manager') },
+    ...(ob.mode === 'sandbox'
+      ? {
+          mockRegister: {
+            url: ob.mock_register.url,
+            managementUrl: managementUrlOf(config, 'mock_register'),
+          },
+        }
+      : {}),
     pki: {
       caCertificate: pki.caBundle,
       ...(ob.mode === 'sandbox' ? { caKey: pki.issuingCaKey } : {}),
@@ -287,14 +387,25 @@ export function localManifest(
       passwordEnv: 'OBKIT_ADMIN_PASSWORD',
     },
     logs: Object.fromEntries(
-      ['mock-register', 'identity-server', 'api-manager', 'gateway'].map((name) => [
-        name,
-        join(logs, `${name}.log`),
-      ]),
+      [
+        ...(ob.database.url ? [] : ['embedded-database']),
+        'mock-register',
+        'identity-server',
+        'api-manager',
+        'gateway',
+      ].map((name) => [name, join(logs, `${name}.log`)]),
     ),
     config: {
       ...(configFile ? { file: resolve(configFile) } : {}),
-      effective: { ...config, obkit: { ...ob, admin, database: { url: ob.database.url ? '(set)' : '' } } },
+      effective: {
+        ...config,
+        obkit: {
+          ...ob,
+          admin,
+          dcr_backend: { username: ob.dcr_backend.username },
+          database: { ...ob.database, url: ob.database.url ? '(set)' : '' },
+        },
+      },
     },
   };
 }

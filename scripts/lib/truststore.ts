@@ -3,20 +3,22 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { splitPemBundle } from '../../lib/pki/index.ts';
+import { readJksTruststore, writeJksTruststore } from './jks.ts';
 import { readPkcs12Truststore, type TrustedCertificate, writePkcs12Truststore } from './pkcs12.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
-import type { Target } from './target.ts';
+import type { Target, TruststoreFormat } from './target.ts';
 
 /**
  * The "import the CA certificates into the truststores" console step. Native targets keep a PEM bundle
  * that the gateway and the identity server share and re-read when it changes (no restart); each
  * certificate is preceded by OpenSSL's `Bag Attributes / friendlyName: <alias>` lines, which TLS
- * libraries skip, so aliases survive in a plain PEM file. WSO2 targets get a PKCS12 truststore.
+ * libraries skip, so aliases survive in a plain PEM file. WSO2 targets get the truststore in the format
+ * the server is configured for: JKS (its default client-truststore.jks, through keytool) or PKCS12.
  */
 
 export interface Truststore {
   readonly path: string;
-  readonly format: 'pem' | 'pkcs12';
+  readonly format: TruststoreFormat;
   read(): Promise<TrustedCertificate[]>;
   write(entries: TrustedCertificate[]): Promise<void>;
 }
@@ -25,6 +27,24 @@ export interface Truststore {
 export function targetTruststore(target: Pick<Target, 'manifest' | 'truststorePassword'>): Truststore {
   const { path, format } = target.manifest.truststore;
   return openTruststore(path, format, target.truststorePassword);
+}
+
+/**
+ * On Kubernetes the truststore is a Secret mounted read-only into the pods: no command edits the file.
+ * What to run instead, for the Pulumi stack (config, then `pulumi up`, which rolls the pods) and for a
+ * Helm release (replace the Secret; the services reload the mounted bundle without a restart).
+ */
+export function kubernetesTruststoreAdvice(target: Pick<Target, 'manifest'>): string {
+  const kube = target.manifest.kubernetes;
+  const namespace = kube?.namespace ?? '<namespace>';
+  const secret = kube?.truststoreSecret ?? '<release>-obkit-truststore';
+  return [
+    `the truststore of a Kubernetes deployment is the Secret ${secret} in namespace ${namespace}, mounted read-only into the pods; change it where it is made:`,
+    '  Pulumi stack:  pulumi config set extraCaCertificates -- "$(cat ca.pem ...)"   (production: caCertificates)',
+    '                 pulumi up          (replaces the Secret and rolls the pods)',
+    `  Helm release:  kubectl -n ${namespace} create secret generic ${secret} --from-file=ca-bundle.pem=BUNDLE.pem \\`,
+    '                   --dry-run=client -o yaml | kubectl apply -f -   (the services reload it, no restart)',
+  ].join('\n');
 }
 
 export type TruststoreAction = 'add' | 'list' | 'remove';
@@ -38,21 +58,32 @@ export async function editTruststore(
   action: TruststoreAction,
   args: string[],
   alias?: string,
+  target?: Pick<Target, 'manifest'>,
 ): Promise<StepResult> {
   if (action === 'list') return listCertificates(store);
+  if (target?.manifest.target === 'kubernetes') throw new Error(kubernetesTruststoreAdvice(target));
   if (!args.length) throw new Error(`${action} needs ${action === 'add' ? 'certificate files' : 'aliases'}`);
   if (action === 'remove') return removeCertificates(store, args);
   return addCertificates(store, await readCertificateFiles(args, alias));
 }
 
-export function openTruststore(path: string, format: 'pem' | 'pkcs12', password?: string): Truststore {
-  if (format === 'pkcs12') {
-    if (!password) throw new Error('a PKCS12 truststore needs a password (OBKIT_TRUSTSTORE_PASSWORD)');
+export function openTruststore(path: string, format: TruststoreFormat, password?: string): Truststore {
+  if (format !== 'pem' && !password)
+    throw new Error(`a ${format.toUpperCase()} truststore needs a password (OBKIT_TRUSTSTORE_PASSWORD)`);
+  if (format === 'jks') {
     return {
       path,
       format,
-      read: async () => (existsSync(path) ? readPkcs12Truststore(await readFile(path), password) : []),
-      write: (entries) => atomicWrite(path, writePkcs12Truststore(entries, password), 0o600),
+      read: () => readJksTruststore(path, password!),
+      write: (entries) => writeJksTruststore(path, entries, password!),
+    };
+  }
+  if (format === 'pkcs12') {
+    return {
+      path,
+      format,
+      read: async () => (existsSync(path) ? readPkcs12Truststore(await readFile(path), password!) : []),
+      write: (entries) => atomicWrite(path, writePkcs12Truststore(entries, password!), 0o600),
     };
   }
   return {
@@ -126,12 +157,30 @@ export async function readCertificateFiles(files: string[], alias?: string): Pro
   return inputs;
 }
 
+/** On a read-only truststore (Kubernetes): unchanged when every certificate is there, else what to do. */
+export async function checkCertificates(
+  store: Truststore,
+  inputs: CertificateInput[],
+  target: Pick<Target, 'manifest'>,
+): Promise<StepResult> {
+  const step = new StepRecorder('load-truststore');
+  const trusted = new Set((await store.read()).map((entry) => new X509Certificate(entry.pem).fingerprint256));
+  const missing = inputs.filter((input) => !trusted.has(new X509Certificate(input.pem).fingerprint256));
+  if (missing.length)
+    throw new Error(
+      `${missing.map((input) => defaultAlias(input.pem)).join(', ')} not in the truststore; ${kubernetesTruststoreAdvice(target)}`,
+    );
+  for (const input of inputs) step.note(`${defaultAlias(input.pem)}: already trusted`);
+  return step.result({ truststore: store.path, format: store.format });
+}
+
 export async function addCertificates(
   store: Truststore,
   inputs: CertificateInput[],
   progress?: Progress,
+  dryRun = false,
 ): Promise<StepResult> {
-  const step = new StepRecorder('load-truststore', progress);
+  const step = new StepRecorder('load-truststore', progress, dryRun);
   const entries = await store.read();
   for (const input of inputs) {
     const fingerprint = new X509Certificate(input.pem).fingerprint256;
@@ -142,15 +191,20 @@ export async function addCertificates(
       continue;
     }
     const index = entries.findIndex((e) => e.alias === alias);
+    const subject = `truststore entry ${alias}`;
     if (index >= 0) {
       entries[index] = { alias, pem: input.pem };
-      step.change(`${alias}: replaced with the certificate from ${input.source}`);
+      step.record(`${alias}: replaced with the certificate from ${input.source}`, {
+        action: 'update',
+        subject,
+        fields: [`certificate (from ${input.source})`],
+      });
     } else {
       entries.push({ alias, pem: input.pem });
-      step.change(`${alias}: added from ${input.source}`);
+      step.record(`${alias}: added from ${input.source}`, { action: 'create', subject });
     }
   }
-  if (step.changed) await store.write(entries);
+  if (step.changed && !step.dryRun) await store.write(entries);
   return step.result({ truststore: store.path, format: store.format, aliases: entries.map((e) => e.alias) });
 }
 
