@@ -6,6 +6,7 @@
 
 # Pinned to the Node version the project's toolchain uses (package.json devDependency "node").
 # For reproducible builds, pin the digest too: --build-arg NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:…
+# `npm run image` passes a base made locally (image/local-base.ts) where no registry is reachable.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS dependencies
@@ -13,7 +14,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # Production dependencies only, exactly as locked. No install scripts: obkit uses no native addons
 # (the "node" devDependency, which ships a Node binary, is not installed; the image's own node runs).
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+# Optional build secrets carry the builder's npm registry settings and CA file (`npm run image` passes
+# them; a plain `docker build .` has none and npm uses its defaults); they never land in a layer.
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
+    --mount=type=secret,id=npm-ca,target=/run/secrets/npm-ca \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime

@@ -10,12 +10,20 @@ export interface ChartSecretNames {
   gatewayInternalClient: pulumi.Input<string>;
   /** CAs trusted for outbound HTTPS; sandbox: the sandbox CA, so the services trust the in-cluster mock-register. */
   outboundCa?: pulumi.Input<string>;
+  /** CAs clients verify the servers with (the chart's verification pods and monitors). */
+  serverCa: pulumi.Input<string>;
+  smokeClient?: pulumi.Input<string>;
   admin: pulumi.Input<string>;
+  encryption: pulumi.Input<string>;
+  /** The gateway's own DCR backend credential (identity-server's env, the gateway's vault). */
+  dcrBackend: pulumi.Input<string>;
   database: pulumi.Input<string>;
+  /** sha256 of the truststore bundle: a pod annotation, so a changed truststore rolls the pods. */
+  truststoreChecksum: pulumi.Input<string>;
 }
 
 /** Labels of the post-deploy Job pods, admitted by the chart's NetworkPolicies to the internal ports. */
-export const JOB_COMPONENTS = ['configure', 'smoke'] as const;
+export const JOB_COMPONENTS = ['configure', 'smoke', 'verification'] as const;
 
 /** The WSO2 [open_banking...] TOML for the environment; the chart owns the [obkit...] tables. */
 export function dcrToml(config: StackConfig): string {
@@ -43,6 +51,7 @@ export function dcrToml(config: StackConfig): string {
 export function obkitChartValues(config: StackConfig, secrets: ChartSecretNames): Record<string, unknown> {
   const sandbox = config.environment === 'sandbox';
   const autoscaling = config.replicas.gatewayMax > 0;
+  const podAnnotations = { 'checksum/truststore': secrets.truststoreChecksum };
   return {
     fullnameOverride: FULLNAME,
     global: { mode: config.environment, hostname: config.hostname },
@@ -55,18 +64,33 @@ export function obkitChartValues(config: StackConfig, secrets: ChartSecretNames)
       outboundCaSecret: secrets.outboundCa ?? '',
     },
     admin: { existingSecret: secrets.admin },
+    encryption: { existingSecret: secrets.encryption },
+    dcrBackend: { existingSecret: secrets.dcrBackend },
     database: { existingSecret: secrets.database },
     config: { allowPrivateAddresses: sandbox, toml: dcrToml(config) },
     networkPolicy: { enabled: true, jobComponents: [...JOB_COMPONENTS] },
-    identityServer: { replicaCount: config.replicas.identityServer },
-    apiManager: { replicaCount: config.replicas.apiManager },
+    // The stack runs configure and smoke as Jobs of its own (Pulumi skips Helm hooks); `helm test` stays
+    // available to Helm users of the same release.
+    verification: {
+      serverCaSecret: secrets.serverCa,
+      smokeClientSecret: secrets.smokeClient ?? '',
+      configureHook: { enabled: false },
+    },
+    identityServer: { replicaCount: config.replicas.identityServer, podAnnotations },
+    apiManager: { replicaCount: config.replicas.apiManager, podAnnotations },
     gateway: {
       replicaCount: config.replicas.gateway,
-      service: { type: config.gatewayServiceType },
+      podAnnotations,
+      service: {
+        type: config.gatewayServiceType,
+        ...(config.gatewayNodePort && config.gatewayServiceType !== 'ClusterIP'
+          ? { nodePort: config.gatewayNodePort }
+          : {}),
+      },
       autoscaling: autoscaling
         ? { enabled: true, minReplicas: config.replicas.gateway, maxReplicas: config.replicas.gatewayMax }
         : { enabled: false },
     },
-    mockRegister: { enabled: sandbox },
+    mockRegister: { enabled: sandbox, podAnnotations },
   };
 }

@@ -29,7 +29,17 @@ export interface StackConfig {
   image: { repository: string; tag: string; digest: string };
   replicas: { gateway: number; gatewayMax: number; identityServer: number; apiManager: number };
   gatewayServiceType: 'LoadBalancer' | 'NodePort' | 'ClusterIP';
+  /** Fixed node port of the gateway Service (NodePort/LoadBalancer); 0 = allocated by the cluster. */
+  gatewayNodePort: number;
+  /** The cluster the stack deploys to: never whatever kubectl context happens to be current in production. */
+  kubernetes: { context?: string; kubeconfig?: pulumi.Output<string> };
+  /** CA certificates (PEM) trusted for recipients in addition to the environment's own. */
+  extraCaCertificates: string;
   admin: { username: string; password?: pulumi.Output<string> };
+  /** Base64 of 32 bytes encrypting secrets at rest; generated in sandbox when absent. */
+  encryptionKey?: pulumi.Output<string>;
+  /** The gateway's own DCR backend password; generated in sandbox when absent. */
+  dcrBackend: { password?: pulumi.Output<string> };
   database: {
     mode: DatabaseMode;
     url?: pulumi.Output<string>;
@@ -96,12 +106,47 @@ export function loadStackConfig(config = new pulumi.Config('obkit')): StackConfi
     throw new StackConfigError('imageTag', 'must be a fixed version: deployments must be reproducible');
   }
 
+  const kubeContext = config.get('kubeContext');
+  const kubeconfig = config.getSecret('kubeconfig');
+  if (production && !kubeContext) {
+    throw new StackConfigError(
+      'kubeContext',
+      'required in production, so `pulumi up` never deploys to whatever kubectl context is current (pulumi config set kubeContext NAME)',
+    );
+  }
+  const gatewayNodePort = positiveInteger(config, 'gatewayNodePort', 0, 0);
+  if (gatewayNodePort !== 0 && (gatewayNodePort < 30000 || gatewayNodePort > 32767)) {
+    throw new StackConfigError(
+      'gatewayNodePort',
+      'must be 0 (allocated) or in the node port range 30000-32767',
+    );
+  }
+  const extraCaCertificates = config.get('extraCaCertificates') ?? '';
+  if (extraCaCertificates && !extraCaCertificates.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new StackConfigError('extraCaCertificates', 'must be PEM (CERTIFICATE)');
+  }
+
   const databaseMode = oneOf(config, 'database', ['cloudnative-pg', 'external'] as const, 'cloudnative-pg');
   const adminPassword = config.getSecret('adminPassword');
   if (production && !adminPassword) {
     throw new StackConfigError(
       'adminPassword',
       'required in production (pulumi config set --secret adminPassword)',
+    );
+  }
+
+  const encryptionKey = config.getSecret('encryptionKey');
+  if (production && !encryptionKey) {
+    throw new StackConfigError(
+      'encryptionKey',
+      'required in production: the key encrypting secrets at rest (pulumi config set --secret encryptionKey "$(openssl rand -base64 32)")',
+    );
+  }
+  const dcrBackendPassword = config.getSecret('dcrBackendPassword');
+  if (production && !dcrBackendPassword) {
+    throw new StackConfigError(
+      'dcrBackendPassword',
+      "required in production: the gateway's own credential for the DCR backend (pulumi config set --secret dcrBackendPassword)",
     );
   }
 
@@ -121,10 +166,18 @@ export function loadStackConfig(config = new pulumi.Config('obkit')): StackConfi
       ['LoadBalancer', 'NodePort', 'ClusterIP'] as const,
       'LoadBalancer',
     ),
+    gatewayNodePort,
+    kubernetes: {
+      ...(kubeContext ? { context: kubeContext } : {}),
+      ...(kubeconfig ? { kubeconfig } : {}),
+    },
+    extraCaCertificates,
     admin: {
       username: config.get('adminUsername') ?? 'admin',
       ...(adminPassword ? { password: adminPassword } : {}),
     },
+    ...(encryptionKey ? { encryptionKey } : {}),
+    dcrBackend: dcrBackendPassword ? { password: dcrBackendPassword } : {},
     database: {
       mode: databaseMode,
       ...(databaseMode === 'external' ? { url: config.requireSecret('databaseUrl') } : {}),

@@ -1,5 +1,5 @@
 import type { Environment } from './config.ts';
-import { type ComponentKey, inClusterUrl } from './names.ts';
+import { type ComponentKey, inClusterUrl, SECRETS, serviceName } from './names.ts';
 
 /**
  * The environment manifest the post-deploy Jobs read (`obkit configure|smoke --environment FILE`) and
@@ -23,6 +23,8 @@ export interface EnvironmentManifest {
     clientKey?: string;
   };
   admin: { usernameEnv: string; passwordEnv: string };
+  /** The release's Deployments and truststore Secret, so scripts never guess names. */
+  kubernetes: { deployments: string[]; truststoreSecret: string };
 }
 
 /** Where the Jobs mount what the manifest points at. */
@@ -60,5 +62,6 @@ export function environmentManifest(args: ManifestArgs): EnvironmentManifest {
         : {}),
     },
     admin: { usernameEnv: 'OBKIT__OBKIT__ADMIN__USERNAME', passwordEnv: 'OBKIT_ADMIN_PASSWORD' },
+    kubernetes: { deployments: components.map(serviceName), truststoreSecret: SECRETS.truststore },
   };
 }

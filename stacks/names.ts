@@ -48,6 +48,8 @@ export const SECRETS = {
   gatewayInternalClient: `${FULLNAME}-gateway-internal-client`,
   smokeClient: `${FULLNAME}-smoke-client`,
   admin: `${FULLNAME}-admin`,
+  encryption: `${FULLNAME}-encryption`,
+  dcrBackend: `${FULLNAME}-dcr-backend`,
   database: `${FULLNAME}-database`,
   databaseOwner: `${FULLNAME}-database-owner`,
 } as const;

@@ -11,7 +11,7 @@ export interface AdminCredentialArgs {
 }
 
 /**
- * The admin credential of identity-server and api-manager (and the gateway's DCR in-sequence), in a
+ * The admin credential of identity-server and api-manager (never the gateway's: see DcrBackendCredential), in a
  * Secret with keys username and password that the chart and Jobs reference by name. The password is a
  * secret Output from config or @pulumi/random to the Secret: never plain in state.
  */

@@ -1,12 +1,15 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as tls from '@pulumi/tls';
+import { MIN_RSA_BITS } from '../../lib/http/tls-profile.ts';
 import { componentLabels, PKI_ORIGIN_LABEL } from '../names.ts';
 
 /**
- * Building blocks of the PKI components: keys and certificates with @pulumi/tls (ECDSA P-256, like
- * lib/pki's sandbox PKI), and the Kubernetes Secrets that carry them. Private keys are secret Outputs
- * from creation to the Secret; the chart and Jobs only ever see the Secret's name.
+ * Building blocks of the PKI components: keys and certificates with @pulumi/tls, and the Kubernetes
+ * Secrets that carry them. As in lib/pki's sandbox PKI, server certificates have RSA-2048 keys (the
+ * FAPI TLS 1.2 suites are RSA-authenticated, lib/http/tls-profile.ts) and the rest ECDSA P-256.
+ * Private keys are secret Outputs from creation to the Secret; the chart and Jobs only ever see the
+ * Secret's name.
  */
 
 const CA_USES = ['cert_signing', 'crl_signing', 'digital_signature'];
@@ -22,8 +25,12 @@ export interface Subject {
   organization: string;
 }
 
-function privateKey(name: string, parent: pulumi.Resource): tls.PrivateKey {
-  return new tls.PrivateKey(name, { algorithm: 'ECDSA', ecdsaCurve: 'P256' }, { parent });
+function privateKey(name: string, parent: pulumi.Resource, usage?: IssueArgs['usage']): tls.PrivateKey {
+  const algorithm =
+    usage === 'server'
+      ? { algorithm: 'RSA', rsaBits: MIN_RSA_BITS }
+      : { algorithm: 'ECDSA', ecdsaCurve: 'P256' };
+  return new tls.PrivateKey(name, algorithm, { parent });
 }
 
 export function selfSignedCa(name: string, subject: Subject, days: number, parent: pulumi.Resource): KeyPair {
@@ -51,7 +58,7 @@ export interface IssueArgs {
 }
 
 export function issued(name: string, args: IssueArgs, parent: pulumi.Resource): KeyPair {
-  const key = privateKey(`${name}-key`, parent);
+  const key = privateKey(`${name}-key`, parent, args.usage);
   const request = new tls.CertRequest(
     `${name}-csr`,
     {
@@ -127,4 +134,6 @@ export interface PkiSecrets {
   /** The smoke test recipient's transport certificate; absent when production supplies none. */
   smokeClient?: pulumi.Output<string>;
   caBundle: pulumi.Output<string>;
+  /** sha256 of the truststore bundle (pod annotation: a new truststore rolls the pods). */
+  truststoreChecksum: pulumi.Output<string>;
 }

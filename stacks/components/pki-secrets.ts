@@ -1,4 +1,5 @@
-import type * as pulumi from '@pulumi/pulumi';
+import { createHash } from 'node:crypto';
+import * as pulumi from '@pulumi/pulumi';
 import { SECRETS } from '../names.ts';
 import { InternalPki } from './internal-pki.ts';
 import { type PkiOrigin, type PkiSecrets, pkiSecret } from './pki-resources.ts';
@@ -15,6 +16,8 @@ export interface PkiMaterial {
   server: TlsPair;
   /** The CAs trusted for recipients' transport certificates. */
   truststore: pulumi.Input<string>;
+  /** More CAs for the truststore (stack config extraCaCertificates). */
+  extraCaCertificates?: string;
   /** The CAs clients use to verify the servers. */
   caBundle: pulumi.Output<string>;
   /** The smoke test recipient's transport certificate, when there is one. */
@@ -63,7 +66,12 @@ export function createPkiSecrets(
     secret(key, { 'tls.crt': pair.chain, 'tls.key': pair.key }, 'kubernetes.io/tls');
 
   const serverTls = tlsSecret('serverTls', material.server);
-  const truststore = secret('truststore', { 'ca-bundle.pem': material.truststore });
+  const bundle = pulumi
+    .output(material.truststore)
+    .apply((pem) =>
+      material.extraCaCertificates ? `${pem.trim()}\n${material.extraCaCertificates.trim()}\n` : pem,
+    );
+  const truststore = secret('truststore', { 'ca-bundle.pem': bundle });
   const serverCa = secret('serverCa', { 'ca.crt': material.caBundle });
   const smokeClient = material.smokeClient ? tlsSecret('smokeClient', material.smokeClient) : undefined;
   const internal = new InternalPki(`${name}-internal`, { namespace: args.namespace }, { parent });
@@ -75,5 +83,6 @@ export function createPkiSecrets(
     gatewayInternalClient: internal.gatewayInternalClientSecret,
     ...(smokeClient ? { smokeClient } : {}),
     caBundle: material.caBundle,
+    truststoreChecksum: bundle.apply((pem) => createHash('sha256').update(pem).digest('hex')),
   };
 }

@@ -8,6 +8,8 @@ export interface SandboxPkiArgs {
   namespaceName: string;
   /** Public host name of the gateway, added to the server certificate. */
   hostname: string;
+  /** More CAs trusted for recipients (stack config extraCaCertificates). */
+  extraCaCertificates?: string;
 }
 
 const SANDBOX = 'obkit sandbox';
@@ -26,6 +28,7 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
   public readonly gatewayInternalClient: pulumi.Output<string>;
   public readonly smokeClient: pulumi.Output<string>;
   public readonly caBundle: pulumi.Output<string>;
+  public readonly truststoreChecksum: pulumi.Output<string>;
 
   constructor(name: string, args: SandboxPkiArgs, opts?: pulumi.ComponentResourceOptions) {
     super('obkit:pki:SandboxPki', name, {}, opts);
@@ -76,6 +79,7 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
           key: server.privateKeyPem,
         },
         truststore: caBundle,
+        extraCaCertificates: args.extraCaCertificates,
         caBundle,
         smokeClient: {
           chain: pemBundle(smoke.certificatePem, issuing.certificatePem),
@@ -91,6 +95,7 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
     this.gatewayInternalClient = secrets.gatewayInternalClient;
     this.smokeClient = secrets.smokeClient;
     this.caBundle = secrets.caBundle;
+    this.truststoreChecksum = secrets.truststoreChecksum;
     this.registerOutputs(secrets);
   }
 }

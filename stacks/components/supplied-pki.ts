@@ -6,6 +6,8 @@ import { createPkiSecrets } from './pki-secrets.ts';
 export interface SuppliedPkiArgs {
   namespace: pulumi.Input<string>;
   pki: SuppliedPkiConfig;
+  /** More CAs trusted for recipients (stack config extraCaCertificates). */
+  extraCaCertificates?: string;
 }
 
 /**
@@ -21,6 +23,7 @@ export class SuppliedPki extends pulumi.ComponentResource implements PkiSecrets 
   public readonly gatewayInternalClient: pulumi.Output<string>;
   public readonly smokeClient?: pulumi.Output<string>;
   public readonly caBundle: pulumi.Output<string>;
+  public readonly truststoreChecksum: pulumi.Output<string>;
 
   constructor(name: string, args: SuppliedPkiArgs, opts?: pulumi.ComponentResourceOptions) {
     super('obkit:pki:SuppliedPki', name, {}, opts);
@@ -31,6 +34,7 @@ export class SuppliedPki extends pulumi.ComponentResource implements PkiSecrets 
       {
         server: { chain: pemBundle(pki.serverCertificate), key: pki.serverPrivateKey },
         truststore: pemBundle(pki.caCertificates),
+        extraCaCertificates: args.extraCaCertificates,
         caBundle: pemBundle(pki.serverCaCertificates),
         smokeClient:
           pki.smokeClientCertificate && pki.smokeClientPrivateKey
@@ -46,6 +50,7 @@ export class SuppliedPki extends pulumi.ComponentResource implements PkiSecrets 
     this.gatewayInternalClient = secrets.gatewayInternalClient;
     if (secrets.smokeClient) this.smokeClient = secrets.smokeClient;
     this.caBundle = secrets.caBundle;
+    this.truststoreChecksum = secrets.truststoreChecksum;
     this.registerOutputs(secrets);
   }
 }

@@ -62,35 +62,47 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The components, as a YAML list: name (also the app.kubernetes.io/component label), key (its section in
-values), port (the container port the service listens on, fixed by the services' defaults) and what
-it needs mounted. mock-register appears only when enabled.
+values), port (the container port the service listens on, fixed by the services' defaults),
+managementPort (its internal listener for /health/* and /metrics: port + 100) and what it needs
+mounted. mock-register appears only when enabled.
 */}}
 {{- define "obkit.components" -}}
 - name: identity-server
   key: identityServer
   tomlTable: identity_server
   port: 9446
+  managementPort: 9546
   admin: true
+  # It checks the gateway's own DCR backend credential (never the admin's).
+  dcrBackend: true
   database: true
+  # Signing keys and client secrets are stored encrypted with the key from this Secret.
+  encryption: true
 - name: api-manager
   key: apiManager
   tomlTable: api_manager
   port: 9443
+  managementPort: 9543
   admin: true
   database: true
+  encryption: true
 - name: gateway
   key: gateway
   tomlTable: gateway
   port: 8243
-  # The DCR in-sequence authenticates to identity-server with the admin credential (as in WSO2).
-  admin: true
+  managementPort: 8343
+  # No admin credential: the DCR in-sequence sends the gateway's own, from its vault (a mounted Secret).
+  admin: false
+  vault: true
   database: false
 {{- if .Values.mockRegister.enabled }}
 - name: mock-register
   key: mockRegister
   tomlTable: mock_register
   port: 7000
-  admin: false
+  managementPort: 7100
+  # Its admin API (software products, recipient JWKS) is what the sandbox smoke test calls.
+  admin: true
   database: true
 {{- end }}
 {{- end -}}
@@ -128,6 +140,12 @@ it needs mounted. mock-register appears only when enabled.
 {{- define "obkit.secret.admin" -}}
 {{- default (printf "%s-admin" (include "obkit.fullname" .)) .Values.admin.existingSecret -}}
 {{- end -}}
+{{- define "obkit.secret.encryption" -}}
+{{- default (printf "%s-encryption" (include "obkit.fullname" .)) .Values.encryption.existingSecret -}}
+{{- end -}}
+{{- define "obkit.secret.dcrBackend" -}}
+{{- default (printf "%s-dcr-backend" (include "obkit.fullname" .)) .Values.dcrBackend.existingSecret -}}
+{{- end -}}
 
 {{/* Base URL of a component: its url value, else the in-cluster Service (gateway: the public host). */}}
 {{- define "obkit.url" -}}
@@ -160,4 +178,135 @@ failureThreshold: {{ .failureThreshold }}
 {{- if hasKey . "successThreshold" }}
 successThreshold: {{ .successThreshold }}
 {{- end }}
+{{- end -}}
+
+{{- define "obkit.secret.serverCa" -}}
+{{- default (printf "%s-server-ca" (include "obkit.fullname" .)) .Values.verification.serverCaSecret -}}
+{{- end -}}
+
+{{/* A component's in-cluster URL: its Service, whatever its public url value says. */}}
+{{- define "obkit.inClusterUrl" -}}
+{{- $values := index .root.Values .key -}}
+{{- printf "https://%s:%v" (include "obkit.componentFullname" (dict "root" .root "component" .name)) $values.service.port -}}
+{{- end -}}
+
+{{/*
+Where the verification pods (helm test, configure hook, scheduled verification) mount what the
+environment manifest points at; the Pulumi stack's Jobs use the same paths (stacks/environment.ts).
+*/}}
+{{- define "obkit.verificationMounts" -}}
+environment: /etc/obkit/environment
+serverCa: /etc/obkit/server-ca
+truststore: /etc/obkit/truststore
+smokeClient: /etc/obkit/smoke-client
+{{- end -}}
+
+{{/*
+The pod spec of a verification pod: `node bin/obkit.ts <args> --environment <manifest>` as uid 10001 on a
+read-only root, with the admin credential from its Secret and the CAs (and the smoke recipient's
+certificate, when given) mounted. Call with (dict "root" $ "component" "smoke" "args" (list "smoke")
+"admin" true); "admin" hands it the admin credential (configure needs it, as does the sandbox Register).
+*/}}
+{{- define "obkit.verificationPodSpec" -}}
+{{- $root := .root -}}
+{{- $mounts := include "obkit.verificationMounts" . | fromYaml -}}
+restartPolicy: Never
+serviceAccountName: {{ include "obkit.serviceAccountName" $root }}
+automountServiceAccountToken: false
+enableServiceLinks: false
+{{- with $root.Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+securityContext:
+  {{- toYaml $root.Values.podSecurityContext | nindent 2 }}
+containers:
+  - name: {{ .component }}
+    image: {{ include "obkit.image" $root | quote }}
+    imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+    args:
+      - bin/obkit.ts
+      {{- range .args }}
+      - {{ . | quote }}
+      {{- end }}
+      - --environment
+      - {{ $mounts.environment }}/environment.json
+    {{- if .admin }}
+    env:
+      - name: OBKIT__OBKIT__ADMIN__USERNAME
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "obkit.secret.admin" $root }}
+            key: username
+      - name: OBKIT_ADMIN_PASSWORD
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "obkit.secret.admin" $root }}
+            key: password
+    {{- end }}
+    resources:
+      {{- toYaml $root.Values.verification.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $root.Values.containerSecurityContext | nindent 6 }}
+    volumeMounts:
+      - name: environment
+        mountPath: {{ $mounts.environment }}
+        readOnly: true
+      - name: server-ca
+        mountPath: {{ $mounts.serverCa }}
+        readOnly: true
+      - name: truststore
+        mountPath: {{ $mounts.truststore }}
+        readOnly: true
+      {{- if $root.Values.verification.smokeClientSecret }}
+      - name: smoke-client
+        mountPath: {{ $mounts.smokeClient }}
+        readOnly: true
+      {{- end }}
+      {{- with .resultsClaim }}
+      - name: results
+        mountPath: /var/lib/obkit/results
+      {{- end }}
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: environment
+    configMap:
+      name: {{ include "obkit.fullname" $root }}-environment
+  - name: server-ca
+    secret:
+      secretName: {{ include "obkit.secret.serverCa" $root }}
+      defaultMode: 288
+      items:
+        - key: ca.crt
+          path: ca.crt
+  - name: truststore
+    secret:
+      secretName: {{ include "obkit.secret.truststore" $root }}
+      defaultMode: 288
+      items:
+        - key: ca-bundle.pem
+          path: ca-bundle.pem
+  {{- with $root.Values.verification.smokeClientSecret }}
+  - name: smoke-client
+    secret:
+      secretName: {{ . }}
+      defaultMode: 288
+  {{- end }}
+  {{- with .resultsClaim }}
+  - name: results
+    persistentVolumeClaim:
+      claimName: {{ . }}
+  {{- end }}
+  - name: tmp
+    emptyDir:
+      medium: Memory
+      sizeLimit: 16Mi
+{{- end -}}
+
+{{/* Name of the Service/container port that serves /metrics (scraped by the ServiceMonitor/PodMonitor): the management port. */}}
+{{- define "obkit.metricsPortName" -}}
+management
 {{- end -}}

@@ -22,6 +22,13 @@ is always rendered.
 {{- if regexMatch "(?m)^[ \\t]*\\[+[ \\t]*\"?obkit[\"]?[ \\t]*[.\\]]" .Values.config.toml -}}
 {{- fail "config.toml: the chart generates the [obkit...] tables; set those through values (global, config, tls, ...) and keep config.toml for [open_banking...] keys" -}}
 {{- end -}}
+{{- $shutdown := add .Values.shutdown.preStopSeconds .Values.shutdown.graceSeconds -}}
+{{- range $key := list "identityServer" "apiManager" "gateway" "mockRegister" -}}
+{{- $termination := index $.Values $key "terminationGracePeriodSeconds" -}}
+{{- if le (int $termination) (int $shutdown) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed shutdown.preStopSeconds + shutdown.graceSeconds (%d), or Kubernetes kills the pod while requests are still draining" $key (int $termination) (int $shutdown)) -}}
+{{- end -}}
+{{- end -}}
 {{- with .Values.gateway.autoscaling -}}
 {{- if .enabled -}}
 {{- if gt (int .minReplicas) (int .maxReplicas) -}}
