@@ -7,12 +7,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const benches = ['identity-server.ts', 'gateway.ts', 'up.ts'];
+const benches = ['identity-server.ts', 'gateway.ts', 'revocation.ts', 'up.ts', 'soak.ts'];
+/** Minutes long: run only when named (`npm run bench -- soak`), never by a bare `npm run bench`. */
+const onDemand = new Set(['soak.ts']);
 const only = process.argv.slice(2);
 let failed = false;
 
 for (const file of benches) {
-  if (only.length && !only.some((name) => file.startsWith(name))) continue;
+  if (only.length ? !only.some((name) => file.startsWith(name)) : onDemand.has(file)) continue;
   const path = join(here, file);
   if (!existsSync(path)) continue;
   console.log(`\n== ${file} ==`);

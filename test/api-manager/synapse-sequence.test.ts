@@ -46,5 +46,17 @@ describe('the Synapse subset the native gateway runs', () => {
       name: 'Authorization',
     });
     expect(parseMediationExpression("'literal'")).toEqual({ type: 'literal', value: 'literal' });
+    expect(parseMediationExpression("wso2:vault-lookup('obkit.dcr.backend.authorization')")).toEqual({
+      type: 'vaultLookup',
+      alias: 'obkit.dcr.backend.authorization',
+    });
+  });
+
+  it('refuses a vault alias that is not a plain file name', () => {
+    for (const alias of ['../admin-credential.json', '..', '.hidden', 'a/b', '']) {
+      expect(() => parseMediationExpression(`wso2:vault-lookup('${alias}')`), alias).toThrow(
+        /unsupported expression/,
+      );
+    }
   });
 });

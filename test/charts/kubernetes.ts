@@ -6,12 +6,13 @@ import type { IDeployment } from 'kubernetes-models/apps/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import type { INetworkPolicy, INetworkPolicyPeer } from 'kubernetes-models/networking.k8s.io/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IConfigMap, IService } from 'kubernetes-models/v1';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Pod, Service, ServiceAccount } from 'kubernetes-models/v1';
 import type { RenderedObject } from '../support/helm.ts';
 
 type LabelSelector = NonNullable<INetworkPolicyPeer['podSelector']>;
@@ -28,7 +29,24 @@ const validators: Record<string, Validator> = {
   'autoscaling/v2/HorizontalPodAutoscaler': (o) => new HorizontalPodAutoscaler(o as never).validate(),
   'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as never).validate(),
   'policy/v1/PodDisruptionBudget': (o) => new PodDisruptionBudget(o as never).validate(),
+  'v1/Pod': (o) => new Pod(o as never).validate(),
+  'batch/v1/Job': (o) => new Job(o as never).validate(),
+  'batch/v1/CronJob': (o) => new CronJob(o as never).validate(),
+  // Prometheus Operator CRDs: kubernetes-models ships no schema for them, so the fields the operator
+  // needs to scrape are checked here.
+  'monitoring.coreos.com/v1/ServiceMonitor': (o) => validateMonitor(o, 'endpoints'),
+  'monitoring.coreos.com/v1/PodMonitor': (o) => validateMonitor(o, 'podMetricsEndpoints'),
 };
+
+function validateMonitor(object: RenderedObject, endpointsKey: string): void {
+  const spec = object.spec as Record<string, unknown> | undefined;
+  const endpoints = spec?.[endpointsKey] as { port?: unknown; scheme?: unknown }[] | undefined;
+  const selector = spec?.selector as { matchLabels?: Record<string, string> } | undefined;
+  if (!selector?.matchLabels || Object.keys(selector.matchLabels).length === 0)
+    throw new Error('spec.selector.matchLabels is required');
+  if (!endpoints?.length || endpoints.some((e) => typeof e.port !== 'string' || e.scheme !== 'https'))
+    throw new Error(`spec.${endpointsKey} needs named ports scraped over https`);
+}
 
 /** Validates an object against its kind's Kubernetes schema; throws naming the object. */
 export function validateObject(object: RenderedObject): void {
@@ -49,6 +67,13 @@ export const COMPONENT_PORTS = {
   'mock-register': 7000,
 } as const;
 export type Component = keyof typeof COMPONENT_PORTS;
+/** The management listeners (`/health/*`, `/metrics`): the services' default, public port + 100. */
+export const MANAGEMENT_PORTS: Record<Component, number> = {
+  'identity-server': 9546,
+  'api-manager': 9543,
+  gateway: 8343,
+  'mock-register': 7100,
+};
 
 function ofKind<T>(objects: RenderedObject[], kind: string): T[] {
   return objects.filter((o) => o.kind === kind) as unknown as T[];
@@ -115,14 +140,27 @@ export function selects(selector: LabelSelector | undefined, labels: Record<stri
   return true;
 }
 
-/** A traffic source: a pod of the release's namespace (its labels), or an address outside the cluster. */
-export type Source = { pod: Record<string, string> } | { external: true };
+/**
+ * A traffic source: a pod of the release's namespace (its labels), any pod of another namespace (that
+ * namespace's labels), or an address outside the cluster.
+ */
+export type Source =
+  | { pod: Record<string, string> }
+  | { namespace: Record<string, string> }
+  | { external: true };
 
 function peerAdmits(peer: INetworkPolicyPeer, source: Source): boolean {
   if ('external' in source) {
     // Only ipBlock peers can match traffic from outside the cluster; the chart's are 0.0.0.0/0-style.
     return (
       peer.ipBlock !== undefined && peer.podSelector === undefined && peer.namespaceSelector === undefined
+    );
+  }
+  if ('namespace' in source) {
+    return (
+      peer.namespaceSelector !== undefined &&
+      selects(peer.namespaceSelector, source.namespace) &&
+      (peer.podSelector === undefined || selects(peer.podSelector, {}))
     );
   }
   // A namespaceSelector peer refers to other namespaces' pods; the chart's sources live in its own.

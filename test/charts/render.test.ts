@@ -15,6 +15,7 @@ import {
   deployments,
   hpas,
   ingressAllowed,
+  MANAGEMENT_PORTS,
   networkPolicies,
   pdbs,
   type Source,
@@ -46,6 +47,11 @@ const expectedComponents: Record<SetName, Component[]> = {
   sandbox: ['api-manager', 'gateway', 'identity-server', 'mock-register'],
   production: ['api-manager', 'gateway', 'identity-server'],
 };
+
+/** The chart's policy for its verification pods (helm test, configure hook, CronJob), not a component's. */
+function isVerificationPolicy(policy: { metadata?: { labels?: Record<string, string> } }): boolean {
+  return policy.metadata?.labels?.['app.kubernetes.io/component'] === 'verification';
+}
 
 function tomlOf(objects: RenderedObject[]): Record<string, Record<string, unknown>> {
   const [configMap] = configMaps(objects);
@@ -86,27 +92,28 @@ describe.each(sets)('%s values', (set) => {
       expect(container.image).toMatch(/^[^:]+\/obkit:0\.1\.0(@sha256:[a-f0-9]{64})?$/);
       expect(container.ports).toEqual([
         { name: 'https', containerPort: COMPONENT_PORTS[component], protocol: 'TCP' },
+        { name: 'management', containerPort: MANAGEMENT_PORTS[component], protocol: 'TCP' },
       ]);
     }
   });
 
-  it('probes every component on its health endpoints over HTTPS', () => {
+  it('probes every component on its health endpoints over HTTPS on the management port', () => {
     for (const component of components) {
       const container = containerOf(deploymentOf(objects(), component));
       const health = (p: typeof container.livenessProbe) => p?.httpGet;
       expect(health(container.startupProbe)).toEqual({
         path: '/health/live',
-        port: 'https',
+        port: 'management',
         scheme: 'HTTPS',
       });
       expect(health(container.livenessProbe)).toEqual({
         path: '/health/live',
-        port: 'https',
+        port: 'management',
         scheme: 'HTTPS',
       });
       expect(health(container.readinessProbe)).toEqual({
         path: '/health/ready',
-        port: 'https',
+        port: 'management',
         scheme: 'HTTPS',
       });
     }
@@ -162,6 +169,17 @@ describe.each(sets)('%s values', (set) => {
       expect(volumes.get('internal-ca')?.secret?.items).toEqual([{ key: 'ca.crt', path: 'ca.crt' }]);
       // Only the gateway holds the internal client certificate that identity-server trusts as "the gateway".
       expect(mounts.has('/etc/obkit/internal-client'), component).toBe(component === 'gateway');
+      // ... and the vault with its DCR backend credential, the one key of the dcr-backend Secret it needs.
+      expect(mounts.has('/etc/obkit/vault'), component).toBe(component === 'gateway');
+      const vault = deploymentOf(objects(), component).spec?.template.spec?.volumes?.find(
+        (v) => v.name === 'vault',
+      );
+      if (component === 'gateway') {
+        expect(vault?.secret).toMatchObject({
+          secretName: expect.stringMatching(/-dcr-backend$/),
+          items: [{ key: 'obkit.dcr.backend.authorization', path: 'obkit.dcr.backend.authorization' }],
+        });
+      }
       expect(container.env?.find((e) => e.name === 'OBKIT_CONFIG')?.value).toBe(
         '/etc/obkit/config/obkit.toml',
       );
@@ -169,21 +187,49 @@ describe.each(sets)('%s values', (set) => {
   });
 
   it('passes credentials only as Secret references', () => {
-    const credentialEnv = ['OBKIT_ADMIN_PASSWORD', 'OBKIT__OBKIT__ADMIN__USERNAME', 'DATABASE_URL'];
+    const credentialEnv = [
+      'OBKIT_ADMIN_PASSWORD',
+      'OBKIT__OBKIT__ADMIN__USERNAME',
+      'DATABASE_URL',
+      'OBKIT_ENCRYPTION_KEY',
+      'OBKIT_DCR_BACKEND_PASSWORD',
+      'OBKIT__OBKIT__DCR_BACKEND__USERNAME',
+    ];
     for (const component of components) {
       const env = containerOf(deploymentOf(objects(), component)).env ?? [];
       for (const variable of env.filter((e) => credentialEnv.includes(e.name))) {
         expect(variable.value, `${component} ${variable.name}`).toBeUndefined();
-        expect(variable.valueFrom?.secretKeyRef?.key).toMatch(/^(username|password|url)$/);
+        expect(variable.valueFrom?.secretKeyRef?.key).toMatch(/^(username|password|url|key)$/);
       }
-      const hasPassword = env.some((e) => e.name === 'OBKIT_ADMIN_PASSWORD');
-      expect(hasPassword, component).toBe(component !== 'mock-register');
+      // Only the services that store secrets get the key that encrypts them, from its own Secret.
+      const encryptionKey = env.find((e) => e.name === 'OBKIT_ENCRYPTION_KEY')?.valueFrom?.secretKeyRef;
+      if (['identity-server', 'api-manager'].includes(component)) {
+        expect(encryptionKey, component).toEqual({ name: expect.stringMatching(/-encryption$/), key: 'key' });
+      } else expect(encryptionKey, component).toBeUndefined();
+      // Each service pair its own credential: the gateway holds no admin password, only its vault.
+      expect(
+        env.some((e) => e.name === 'OBKIT_ADMIN_PASSWORD'),
+        component,
+      ).toBe(component !== 'gateway');
+      expect(
+        env.some((e) => e.name === 'OBKIT_DCR_BACKEND_PASSWORD'),
+        component,
+      ).toBe(component === 'identity-server');
       const hasDatabase = env.some((e) => e.name === 'DATABASE_URL');
       expect(hasDatabase, component).toBe(set === 'production' && component !== 'gateway');
     }
     expect(objects().filter((o) => o.kind === 'Secret')).toEqual([]);
     for (const configMap of configMaps(objects())) {
-      expect(JSON.stringify(configMap.data)).not.toMatch(/password|postgres(ql)?:\/\//i);
+      // The environment manifest names the variables that carry the credential, and nothing more.
+      const { 'environment.json': manifest, ...data } = configMap.data ?? {};
+      if (manifest) {
+        expect(JSON.parse(manifest).admin).toEqual({
+          usernameEnv: 'OBKIT__OBKIT__ADMIN__USERNAME',
+          passwordEnv: 'OBKIT_ADMIN_PASSWORD',
+        });
+        expect(manifest).not.toMatch(/postgres(ql)?:\/\//i);
+      }
+      expect(JSON.stringify(data)).not.toMatch(/password|postgres(ql)?:\/\//i);
     }
   });
 
@@ -204,9 +250,17 @@ describe.each(sets)('%s values', (set) => {
       internal_client_certificate: '/etc/obkit/internal-client/tls.crt',
       internal_client_key: '/etc/obkit/internal-client/tls.key',
     });
-    expect(obkit.identity_server).toEqual({ port: 9446, url: 'https://obkit-obkit-identity-server:9446' });
-    expect(obkit.api_manager).toEqual({ port: 9443, url: 'https://obkit-obkit-api-manager:9443' });
-    expect(obkit.gateway?.port).toBe(8243);
+    expect(obkit.identity_server).toEqual({
+      port: 9446,
+      management_port: 9546,
+      url: 'https://obkit-obkit-identity-server:9446',
+    });
+    expect(obkit.api_manager).toEqual({
+      port: 9443,
+      management_port: 9543,
+      url: 'https://obkit-obkit-api-manager:9443',
+    });
+    expect(obkit.gateway).toMatchObject({ port: 8243, management_port: 8343 });
     expect(obkit.mock_register !== undefined).toBe(components.includes('mock-register'));
   });
 
@@ -223,8 +277,18 @@ describe.each(sets)('%s values', (set) => {
     }
   });
 
+  it('puts no management port (health, metrics) on any Service', () => {
+    for (const component of components) {
+      const ports = serviceOf(objects(), component).spec?.ports ?? [];
+      expect(
+        ports.map((port) => port.targetPort),
+        component,
+      ).toEqual(['https']);
+    }
+  });
+
   it('gives each component a NetworkPolicy selecting exactly its pods', () => {
-    const policies = networkPolicies(objects());
+    const policies = networkPolicies(objects()).filter((p) => !isVerificationPolicy(p));
     expect(componentsOf(policies)).toEqual(components);
     for (const component of components) {
       const podLabels = deploymentOf(objects(), component).spec?.template.metadata?.labels ?? {};
@@ -277,18 +341,35 @@ describe('network reachability (default values)', () => {
     expect(networkPolicies(rendered.insecure)).toEqual([]);
   });
 
-  it('lets the metricsFrom peers scrape every component (production values)', () => {
-    const policies = networkPolicies(rendered.production);
-    for (const policy of policies) {
-      const peers = (policy.spec?.ingress ?? []).flatMap(
-        (rule) => rule.from ?? [{ ipBlock: { cidr: '0.0.0.0/0' } }],
+  it('lets only the metricsFrom peers reach the management ports, and them nothing else (production values)', () => {
+    const production = rendered.production;
+    const monitoring = { namespace: { 'kubernetes.io/metadata.name': 'monitoring' } };
+    for (const component of ['identity-server', 'api-manager', 'gateway'] as const) {
+      const target = podOf(component, production);
+      const reach = (from: Source, port: number) =>
+        ingressAllowed(networkPolicies(production), target, from, port);
+      expect(reach(monitoring, MANAGEMENT_PORTS[component]), component).toBe(true);
+      expect(reach(external, MANAGEMENT_PORTS[component]), component).toBe(false);
+      expect(reach({ pod: podOf('gateway', production) }, MANAGEMENT_PORTS[component]), component).toBe(
+        false,
       );
-      const scrape = peers.some(
-        (peer) =>
-          peer.ipBlock !== undefined ||
-          peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] === 'monitoring',
-      );
-      expect(scrape, policy.metadata?.name).toBe(true);
+      expect(reach(job('configure'), MANAGEMENT_PORTS[component]), component).toBe(false);
+      if (component !== 'gateway')
+        expect(reach(monitoring, COMPONENT_PORTS[component]), component).toBe(false);
+    }
+  });
+
+  it('keeps the management ports closed to everyone when no metricsFrom is set (default values)', () => {
+    for (const component of ['identity-server', 'api-manager', 'gateway'] as const) {
+      expect(
+        ingressAllowed(
+          networkPolicies(rendered.default),
+          podOf(component),
+          external,
+          MANAGEMENT_PORTS[component],
+        ),
+        component,
+      ).toBe(false);
     }
   });
 });
@@ -324,6 +405,31 @@ describe('availability', () => {
     // With an HPA the Deployment leaves replicas alone, or every upgrade would reset the scale.
     expect(deploymentOf(rendered.production, 'gateway').spec?.replicas).toBeUndefined();
     expect(hpas(rendered.default)).toEqual([]);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('pauses before SIGTERM, gives the services their grace period, and lets Kubernetes wait for both', () => {
+    for (const set of sets) {
+      expect(tomlOf(rendered[set]).obkit?.shutdown_grace_seconds).toBe(20);
+      for (const deployment of deployments(rendered[set])) {
+        const pod = deployment.spec!.template.spec!;
+        expect(pod.containers[0]?.lifecycle?.preStop).toEqual({ exec: { command: ['sleep', '5'] } });
+        expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(5 + 20);
+      }
+    }
+  });
+
+  it('follows shutdown values, and refuses a termination grace period the drain would outlast', async () => {
+    const longer = await helmTemplate(
+      [ci('default')],
+      ['shutdown.preStopSeconds=0', 'shutdown.graceSeconds=25', 'gateway.terminationGracePeriodSeconds=30'],
+    );
+    expect(tomlOf(longer).obkit?.shutdown_grace_seconds).toBe(25);
+    expect(containerOf(deploymentOf(longer, 'gateway')).lifecycle).toBeUndefined();
+    await expect(
+      helmTemplate([ci('default')], ['shutdown.graceSeconds=40', 'gateway.terminationGracePeriodSeconds=45']),
+    ).rejects.toThrow(/identityServer.terminationGracePeriodSeconds \(30\) must exceed .* \(45\)/);
   });
 });
 

@@ -1,16 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Agent } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildClientAssertion, clientAssertionFields } from '../../lib/cdr/recipient.ts';
 import { loadConfig } from '../../lib/config/index.ts';
 import { AdminApi, PublisherApi } from '../../scripts/lib/api-client.ts';
 import { publishDcrApi } from '../../scripts/lib/dcr-api.ts';
 import { configureKeyManager } from '../../scripts/lib/key-manager.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
-import { call, waitFor } from '../gateway/support.ts';
+import { call } from '../gateway/support.ts';
 import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
-import { TEST_ADMIN_PASSWORD } from '../support/identity-server.ts';
+import { TEST_ADMIN_PASSWORD, TEST_DCR_BACKEND } from '../support/identity-server.ts';
 import { wso2Reference } from '../support/reference.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 
@@ -30,7 +32,7 @@ const variants = [
   {
     name: "obkit's apis/cdr-dcr/0.2",
     definition: new URL('../../apis/cdr-dcr/0.2/cdr-dcr.yaml', import.meta.url).pathname,
-    sequence: new URL('../../apis/cdr-dcr/0.2/insequence.xml.tmpl', import.meta.url).pathname,
+    sequence: new URL('../../apis/cdr-dcr/0.2/insequence.xml', import.meta.url).pathname,
   },
 ];
 for (const variant of variants) {
@@ -63,6 +65,8 @@ describe.each(variants.filter((variant) => existsSync(variant.definition)))(
               state_dir: stateDir,
               log_level: 'silent',
               admin: { username: 'admin', password: 'apim-admin-password' },
+              // The gateway sends it from <state_dir>/vault, where sandbox config loading writes it.
+              dcr_backend: TEST_DCR_BACKEND,
               ...extra,
             },
           },
@@ -84,31 +88,34 @@ describe.each(variants.filter((variant) => existsSync(variant.definition)))(
       residentToken = await apim.managementToken(['apim:api_view']);
 
       // The scripts' configure steps, as `obkit configure` runs them. Publisher: import, attach the
-      // in-sequence with the identity server's real admin credential, deploy, publish.
+      // in-sequence (its credential a vault lookup the gateway resolves), deploy, publish.
       const identityServerAdmin = { username: 'admin', password: TEST_ADMIN_PASSWORD };
+      const fingerprintKey = { key: randomBytes(32), source: 'file' as const };
       await publishDcrApi(new PublisherApi(session), {
         definitionFile: variant.definition,
         inSequenceFile: variant.sequence,
         identityServerUrl: dcr.url,
-        identityServerAdmin,
         vhost: 'localhost',
+        fingerprintKey,
       });
       // Admin: OBKM on the identity server's endpoints, then the resident key manager disabled.
       await configureKeyManager(new AdminApi(session), {
         identityServerUrl: dcr.url,
         connector: identityServerAdmin,
+        fingerprintKey,
       });
       // The gateway serves once its snapshot has the API, OBKM and the resident key manager disabled.
-      await waitFor(() => {
-        const snapshot = gateway.snapshot;
-        return Boolean(
-          snapshot?.apis.some((api) => api.name === 'CDRDynamicClientRegistrationAPI') &&
-            snapshot.keyManagers.some((keyManager) => keyManager.name === 'OBKM' && keyManager.enabled) &&
-            snapshot.keyManagers.some(
-              (keyManager) => keyManager.name === 'Resident Key Manager' && !keyManager.enabled,
-            ),
-        );
-      }, 15_000);
+      await vi.waitFor(
+        () => {
+          const snapshot = gateway.snapshot;
+          expect(snapshot?.apis.some((api) => api.name === 'CDRDynamicClientRegistrationAPI')).toBe(true);
+          expect(snapshot?.keyManagers.some((km) => km.name === 'OBKM' && km.enabled)).toBe(true);
+          expect(snapshot?.keyManagers.some((km) => km.name === 'Resident Key Manager' && !km.enabled)).toBe(
+            true,
+          );
+        },
+        { timeout: 15_000, interval: 50 },
+      );
     }, 240_000);
 
     afterAll(async () => {
@@ -152,6 +159,42 @@ describe.each(variants.filter((variant) => existsSync(variant.definition)))(
 
       const deleted = await call(recipient, path, { method: 'DELETE', headers: auth });
       expect(deleted.status, JSON.stringify(deleted.body)).toBe(204);
+    });
+
+    it('refuses within 5 s a token revoked at the identity server, whether or not the gateway had seen it', async () => {
+      const { product, client } = await registerThroughGateway();
+      const path = `${gateway.url}/open-banking/0.2/register/${client.client_id}`;
+      const seen = await dcr.accessToken(client.client_id, product);
+      const unseen = await dcr.accessToken(client.client_id, product);
+      expect((await call(recipient, path, { headers: { authorization: `Bearer ${seen}` } })).status).toBe(
+        200,
+      );
+      for (const token of [seen, unseen]) {
+        const revoked = await dcr.call('POST', '/oauth2/revoke', {
+          contentType: 'application/x-www-form-urlencoded',
+          body: new URLSearchParams({
+            token,
+            client_id: client.client_id,
+            ...clientAssertionFields(
+              await buildClientAssertion({
+                clientId: client.client_id,
+                audience: dcr.issuer,
+                key: product.recipient,
+              }),
+            ),
+          }).toString(),
+        });
+        expect(revoked.status, revoked.text).toBe(200);
+      }
+      for (const token of [seen, unseen]) {
+        await expect
+          .poll(
+            async () =>
+              (await call(recipient, path, { headers: { authorization: `Bearer ${token}` } })).status,
+            { timeout: 5000, interval: 100 },
+          )
+          .toBe(401);
+      }
     });
 
     it('refuses a token of another client, another certificate, without cdr:registration, or of the resident key manager', async () => {

@@ -34,7 +34,7 @@ describe('access log', () => {
     });
     expect(lines).toHaveLength(2);
     expect(JSON.parse(lines[0]!)).toMatchObject({
-      level: 30,
+      level: 'info',
       log: 'access',
       method: 'GET',
       path: '/a/b',
@@ -45,6 +45,8 @@ describe('access log', () => {
       msg: 'request',
     });
     expect(JSON.parse(lines[1]!)).toMatchObject({ path: '/q"uote\\d\n', api: 'B "x"', status: 502 });
+    // The same level names and ISO times as the services' pino logs.
+    expect(JSON.parse(lines[0]!).time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
   it('writes nothing when the level is above info', () => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PublisherApi } from '../../scripts/lib/api-client.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
+import { freePort } from '../support/ports.ts';
 import { openDefinition, publishApi } from './publish.ts';
 import {
   call,
@@ -12,9 +13,9 @@ import {
   createTestState,
   type EchoBackend,
   issueClient,
+  managementUrlOf,
   startEchoBackend,
   type TestState,
-  waitFor,
 } from './support.ts';
 
 let state: TestState;
@@ -59,7 +60,7 @@ describe('readiness without a snapshot', () => {
     const probe = clientOf(undefined, empty.caBundle);
     const recipient = clientOf(await issueClient(empty.issuing, 'early'), empty.caBundle);
     try {
-      const ready = await call(probe, `${gateway.url}/health/ready`);
+      const ready = await call(probe, `${managementUrlOf(gateway)}/health/ready`);
       expect(ready.status).toBe(503);
       expect(ready.body.checks.snapshot).toMatch(/^DOWN/);
       const early = await call(recipient, `${gateway.url}/anything`);
@@ -88,9 +89,14 @@ describe('configuration feed from api-manager', () => {
       context: '/status-api/{version}',
       endpoint: `${backend.url}/backend`,
     });
-    await waitFor(async () => (await call(client, `${first.url}/status-api/1.0/status`)).status === 200);
+    await expect
+      .poll(async () => (await call(client, `${first.url}/status-api/1.0/status`)).status === 200, {
+        timeout: 10_000,
+        interval: 50,
+      })
+      .toBe(true);
     expect(backend.last().url).toBe('/backend/status');
-    const ready = await call(client, `${first.url}/health/ready`);
+    const ready = await call(client, `${managementUrlOf(first)}/health/ready`);
     expect(ready.status).toBe(200);
     expect(existsSync(join(state.dir, 'gateway', 'snapshot.json'))).toBe(true);
   });
@@ -104,11 +110,13 @@ describe('configuration feed from api-manager', () => {
       context: '/second-api/{version}',
       endpoint: `${backend.url}/second-backend`,
     });
-    await waitFor(() => first.snapshotVersion !== before, 5000);
-    await waitFor(
-      async () => (await call(client, `${first.url}/second-api/1.0/second`)).status === 200,
-      5000,
-    );
+    await expect.poll(() => first.snapshotVersion !== before, { timeout: 5000, interval: 50 }).toBe(true);
+    await expect
+      .poll(async () => (await call(client, `${first.url}/second-api/1.0/second`)).status === 200, {
+        timeout: 5000,
+        interval: 50,
+      })
+      .toBe(true);
   });
 
   it('keeps serving while api-manager is stopped', async () => {
@@ -118,7 +126,7 @@ describe('configuration feed from api-manager', () => {
       expect((await call(client, `${first.url}/status-api/1.0/status`)).status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 150));
     }
-    expect((await call(client, `${first.url}/health/ready`)).status).toBe(200);
+    expect((await call(client, `${managementUrlOf(first)}/health/ready`)).status).toBe(200);
   });
 
   it('serves the disk copy after a restart while api-manager is still down', async () => {
@@ -129,6 +137,36 @@ describe('configuration feed from api-manager', () => {
     expect(restarted.snapshotVersion).toBe(version);
     expect((await call(client, `${restarted.url}/status-api/1.0/status`)).status).toBe(200);
     expect((await call(client, `${restarted.url}/second-api/1.0/second`)).status).toBe(200);
-    expect((await call(client, `${restarted.url}/health/ready`)).status).toBe(200);
+    expect((await call(client, `${managementUrlOf(restarted)}/health/ready`)).status).toBe(200);
   });
+});
+
+describe('first snapshot', () => {
+  it('is taken as soon as api-manager answers, without the back-off a later outage gets', async () => {
+    const fresh = await createTestState();
+    const port = await freePort();
+    // A retry delay far longer than the wait below: only the start-up retry can meet it.
+    const gateway = await createGateway(
+      fresh.config({ obkit: { api_manager: { url: `https://localhost:${port}` } } }),
+      { feedRetryMs: 120_000, feedWaitSeconds: 2 },
+    );
+    const probe = clientOf(undefined, fresh.caBundle);
+    let late: RunningApiManager | undefined;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect((await call(probe, `${managementUrlOf(gateway)}/health/ready`)).status).toBe(503);
+      late = await startApiManager({ config: fresh.config({ obkit: { api_manager: { port } } }) });
+      await expect
+        .poll(async () => (await call(probe, `${managementUrlOf(gateway)}/health/ready`)).status === 200, {
+          timeout: 5000,
+          interval: 50,
+        })
+        .toBe(true);
+    } finally {
+      await gateway.close();
+      await late?.stop();
+      await probe.close();
+      await fresh.cleanup();
+    }
+  }, 120_000);
 });

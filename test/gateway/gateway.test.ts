@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
+import { join } from 'node:path';
 import { generateKeyPair } from 'jose';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +17,7 @@ import {
   type EchoBackend,
   issueClient,
   keyManagerEntry,
+  managementUrlOf,
   snapshotOf,
   startEchoBackend,
   startGateway,
@@ -21,7 +25,6 @@ import {
   type TestKeyManager,
   type TestState,
   thumbprintOf,
-  waitFor,
 } from './support.ts';
 
 // WSO2's au-dcr-insequence-0.2.xml, with its sample credential, as the publisher would hand it over.
@@ -30,6 +33,8 @@ const DCR_SEQUENCE = `<sequence xmlns="http://ws.apache.org/ns/synapse" name="au
     <header name="Authorization" scope="transport" action="remove" />
     <header name="Authorization" value="Basic YWRtaW5Ad3NvMi5jb206d3NvMjEyMw==" scope="transport"/>
 </sequence>`;
+
+const VAULTED = 'Basic dmF1bHRlZDpzZWNyZXQ=';
 
 const ORDERED_STEPS: MediationStep[] = parseSynapseSequence(`<sequence>
   <header name="x-trace" value="first" scope="transport"/>
@@ -88,6 +93,26 @@ beforeAll(async () => {
     { target: '/slow', verb: 'GET', auth: 'None' },
     { target: '/big', verb: 'GET', auth: 'None' },
   ]);
+  const vaulted = apiEntry('VaultAPI', '/vault/v1', `${backend.url}/vault-backend`, [
+    {
+      target: '/known',
+      verb: 'GET',
+      auth: 'None',
+      request: parseSynapseSequence(
+        `<header name="Authorization" expression="wso2:vault-lookup('test.backend.authorization')" scope="transport"/>`,
+      ),
+    },
+    {
+      target: '/unknown',
+      verb: 'GET',
+      auth: 'None',
+      request: parseSynapseSequence(
+        `<header name="Authorization" expression="wso2:vault-lookup('no.such.alias')" scope="transport"/>`,
+      ),
+    },
+  ]);
+  await mkdir(state.config().obkit.vault_dir, { recursive: true });
+  await writeFile(join(state.config().obkit.vault_dir, 'test.backend.authorization'), `${VAULTED}\n`);
   const down = apiEntry('DownAPI', '/down/v1', 'https://localhost:1/nothing', [
     {
       target: '/thing',
@@ -101,7 +126,7 @@ beforeAll(async () => {
   });
   await gateway.setSnapshot(
     snapshotOf({
-      apis: [dcr, products, down],
+      apis: [dcr, products, vaulted, down],
       keyManagers: [
         keyManagerEntry(keyManager),
         keyManagerEntry(
@@ -114,7 +139,17 @@ beforeAll(async () => {
           },
         ),
         keyManagerEntry(
-          { issuer: `${keyManager.url}/reference`, jwksUri: keyManager.jwksUri },
+          { issuer: `${keyManager.url}/no-audience`, jwksUri: keyManager.jwksUri },
+          {
+            name: 'Audience-less KM',
+          },
+        ),
+        keyManagerEntry(
+          {
+            issuer: `${keyManager.url}/reference`,
+            jwksUri: keyManager.jwksUri,
+            audience: keyManager.audience,
+          },
           {
             name: 'Reference KM',
             jwksUri: null,
@@ -323,6 +358,66 @@ describe('unsecured and secured operations', () => {
     expect(response.body.error).toBe('invalid_token');
   });
 
+  it('accepts an at+jwt access token signed ES256 as well as PS256', async () => {
+    const es256 = await keyManager.publish('ES256');
+    const token = await keyManager.token('client-a', recipient.certificatePem, {}, es256);
+    const status = async () =>
+      (await call(client, `${base}/open-banking/0.2/register/client-a`, { headers: bearer(token) })).status;
+    // The gateway refetches the key set for the new kid once its 5 s cool-down allows.
+    await expect.poll(status, { timeout: 10_000, interval: 250 }).toBe(200);
+  });
+
+  it.each([
+    ['without typ', () => keyManager.token('client-a', recipient.certificatePem, {}, { typ: null }), /typ/],
+    [
+      'typed JWT rather than at+jwt (e.g. an ID token)',
+      () => keyManager.token('client-a', recipient.certificatePem, {}, { typ: 'JWT' }),
+      /typ/,
+    ],
+    [
+      'for another audience',
+      () =>
+        keyManager.token('client-a', recipient.certificatePem, { aud: 'https://another-resource.example' }),
+      /aud/,
+    ],
+    ['without aud', () => keyManager.token('client-a', recipient.certificatePem, { aud: undefined }), /aud/],
+    [
+      'of a key manager that names no audience',
+      () =>
+        keyManager.token(
+          'client-a',
+          recipient.certificatePem,
+          {},
+          { issuer: `${keyManager.url}/no-audience` },
+        ),
+      /names no audience/,
+    ],
+    [
+      'signed RS256 with a key the key manager publishes',
+      async () =>
+        keyManager.token('client-a', recipient.certificatePem, {}, await keyManager.publish('RS256')),
+      /PS256 or ES256/,
+    ],
+    [
+      'signed HS256',
+      () =>
+        keyManager.token('client-a', recipient.certificatePem, {}, { alg: 'HS256', key: randomBytes(32) }),
+      /PS256 or ES256/,
+    ],
+    [
+      'unsigned (alg none)',
+      async () => unsecuredToken(await keyManager.token('client-a', recipient.certificatePem)),
+      /PS256 or ES256/,
+    ],
+  ])('refuses an access token %s with 401 invalid_token', async (_name, makeToken, reason) => {
+    const response = await call(client, `${base}/open-banking/0.2/register/client-a`, {
+      headers: bearer(await makeToken()),
+    });
+    expect(response.status).toBe(401);
+    expect(response.body.error).toBe('invalid_token');
+    expect(response.body.error_description).toMatch(reason);
+  });
+
   it('refuses a token without the operation scope with 403 insufficient_scope', async () => {
     const token = await keyManager.token('client-a', recipient.certificatePem, {
       scope: 'openid bank:accounts',
@@ -374,6 +469,7 @@ describe('key manager validation modes', () => {
   it('introspects opaque tokens at a key manager that validates by reference, over internal mTLS', async () => {
     keyManager.active.set('opaque-good', {
       client_id: 'client-a',
+      aud: keyManager.audience,
       scope: 'cdr:registration',
       exp: Math.floor(Date.now() / 1000) + 600,
       cnf: { 'x5t#S256': thumbprintOf(recipient.certificatePem) },
@@ -391,15 +487,43 @@ describe('key manager validation modes', () => {
     expect(unknown.body.error).toBe('invalid_token');
   });
 
+  it('refuses a token whose introspection names another audience', async () => {
+    // A JWT of the reference key manager is introspected too (it does not self-validate).
+    const token = await keyManager.token(
+      'client-a',
+      recipient.certificatePem,
+      {},
+      { issuer: `${keyManager.url}/reference` },
+    );
+    keyManager.active.set(token, {
+      client_id: 'client-a',
+      aud: 'https://another-resource.example',
+      scope: 'cdr:registration',
+      exp: Math.floor(Date.now() / 1000) + 600,
+      cnf: { 'x5t#S256': thumbprintOf(recipient.certificatePem) },
+    });
+    const elsewhere = await call(client, `${base}/open-banking/0.2/register/client-a`, {
+      headers: bearer(token),
+    });
+    expect(elsewhere.status).toBe(401);
+    expect(elsewhere.body.error).toBe('invalid_token');
+    expect(elsewhere.body.error_description).toMatch(/audience/);
+  });
+
   it('refetches the JWKS when tokens arrive signed with a new key', async () => {
     await keyManager.rotate();
     const token = await keyManager.token('client-a', recipient.certificatePem);
-    await waitFor(async () => {
-      const response = await call(client, `${base}/open-banking/0.2/register/client-a`, {
-        headers: bearer(token),
-      });
-      return response.status === 200;
-    }, 10_000);
+    await expect
+      .poll(
+        async () => {
+          const response = await call(client, `${base}/open-banking/0.2/register/client-a`, {
+            headers: bearer(token),
+          });
+          return response.status === 200;
+        },
+        { timeout: 10_000, interval: 50 },
+      )
+      .toBe(true);
   });
 });
 
@@ -442,6 +566,30 @@ describe('mediation', () => {
   });
 });
 
+describe('secure vault lookups', () => {
+  it("sends the value of wso2:vault-lookup('<alias>') from the gateway's vault directory", async () => {
+    const response = await call(client, `${base}/vault/v1/known`);
+    expect(response.status).toBe(200);
+    // One trailing newline (as kubectl and editors leave it) is not part of the value.
+    expect(backend.last().headers.authorization).toBe(VAULTED);
+    // The snapshot the gateway keeps on disk names the alias only.
+    const onDisk = await readFile(join(state.dir, 'gateway', 'snapshot.json'), 'utf8');
+    expect(onDisk).toContain("wso2:vault-lookup('test.backend.authorization')");
+    expect(onDisk).not.toContain(VAULTED);
+  });
+
+  it('answers 500 without detail, and sends nothing, when the vault lacks the alias', async () => {
+    const before = backend.recorded.length;
+    const response = await call(client, `${base}/vault/v1/unknown`);
+    expect(response.status).toBe(500);
+    expect(response.body).toEqual({
+      error: 'server_error',
+      error_description: 'the gateway could not complete the request mediation',
+    });
+    expect(backend.recorded.length).toBe(before);
+  });
+});
+
 describe('upstream failures', () => {
   it('answers 502 JSON when the backend is unreachable, after running the fault steps', async () => {
     const response = await call(client, `${base}/down/v1/thing`);
@@ -465,11 +613,26 @@ describe('upstream failures', () => {
 });
 
 describe('observability', () => {
-  it('counts API requests in /metrics', async () => {
-    const response = await call(client, `${base}/metrics`);
+  it('counts API requests in /metrics on the management port', async () => {
+    const response = await call(client, `${managementUrlOf(gateway)}/metrics`);
     expect(response.status).toBe(200);
     expect(response.body).toMatch(
-      /gateway_requests_total\{api="CDRDynamicClientRegistrationAPI",status="200"/,
+      /obkit_gateway_requests_total\{api="CDRDynamicClientRegistrationAPI",status="200"/,
     );
   });
+
+  it('never answers /metrics or /health on the public port, even to a trusted recipient', async () => {
+    for (const path of ['/metrics', '/health/live', '/health/ready']) {
+      const response = await call(client, `${base}${path}`);
+      expect(response.status, path).toBe(404);
+      expect(JSON.stringify(response.body)).not.toMatch(/gateway_requests_total|nodejs_|"UP"/);
+    }
+  });
 });
+
+/** The same claims with `alg: none` and no signature (RFC 7519 §6), as an attacker would send them. */
+function unsecuredToken(jwt: string): string {
+  const [header, payload] = jwt.split('.') as [string, string];
+  const unsigned = { ...JSON.parse(Buffer.from(header, 'base64url').toString()), alg: 'none' };
+  return `${Buffer.from(JSON.stringify(unsigned)).toString('base64url')}.${payload}.`;
+}

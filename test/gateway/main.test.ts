@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +57,34 @@ describe('gateway main', () => {
     expect(stderr).toContain('obkit.gateway.port');
   });
 
+  it('refuses to start in production with a server key that cannot serve the FAPI TLS 1.2 suites, naming it', async () => {
+    const ecKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const keyFile = join(state.dir, 'ec-server.key');
+    await writeFile(keyFile, ecKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const file = await writeConfig(
+      'production-ec.toml',
+      [
+        '[obkit]',
+        'mode = "production"',
+        `state_dir = "${state.dir}"`,
+        '[obkit.tls]',
+        `private_key = "${keyFile}"`,
+        `certificate = "${state.pki.serverCertificate}"`,
+        `truststore = "${state.pki.truststore}"`,
+        `internal_ca = "${state.pki.internalCaCertificate}"`,
+        `internal_client_certificate = "${state.pki.gatewayInternalCertificate}"`,
+        `internal_client_key = "${state.pki.gatewayInternalKey}"`,
+        '[obkit.gateway]',
+        'port = 0',
+        '[obkit.api_manager]',
+        'url = "https://localhost:1"',
+      ].join('\n'),
+    );
+    const { code, stderr } = await exited(start(file));
+    expect(code).toBe(2);
+    expect(stderr).toContain(`obkit.tls.private_key: ${keyFile}: an EC (prime256v1) key cannot serve`);
+  });
+
   it('refuses to start when a TLS file is missing, naming it', async () => {
     const file = await writeConfig(
       'missing.toml',
@@ -91,18 +120,21 @@ describe('gateway main', () => {
     const child = start(file);
     const done = exited(child);
     let stdout = '';
-    const url = await new Promise<string>((resolve, reject) => {
+    const [url, management] = await new Promise<string[]>((resolve, reject) => {
       child.stdout!.on('data', (chunk) => {
         stdout += chunk;
-        const match = /"url":"(https:\/\/[^"]+)".*"msg":"gateway listening"/.exec(stdout);
-        if (match) resolve(match[1]!);
+        const match =
+          /"url":"(https:\/\/[^"]+)","management":"(https:\/\/[^"]+)".*"msg":"gateway listening"/.exec(
+            stdout,
+          );
+        if (match) resolve([match[1]!, match[2]!]);
       });
       child.on('exit', () => reject(new Error(`exited early: ${stdout}`)));
     });
     const probe = clientOf(undefined, state.caBundle);
     const recipient = clientOf(await issueClient(state.issuing, 'main-adr'), state.caBundle);
     try {
-      const ready = await call(probe, `${url}/health/ready`);
+      const ready = await call(probe, `${management}/health/ready`);
       expect(ready.status).toBe(200);
       // The backend of the disk snapshot is down: a 502, logged.
       const proxied = await call(recipient, `${url}/ping/v1/x?q=1`, {

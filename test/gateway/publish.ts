@@ -1,5 +1,5 @@
 import type { PublisherApi } from '../../scripts/lib/api-client.ts';
-import { GATEWAY_ENVIRONMENT } from '../../scripts/lib/dcr-api.ts';
+import { WSO2_DEFAULTS } from '../../scripts/lib/target.ts';
 
 /**
  * Publishing the gateway tests' echo APIs on api-manager with the scripts' API client (the DCR API is
@@ -35,7 +35,12 @@ export async function publishApi(publisher: PublisherApi, options: PublishOption
   );
 
   const revision = await publisher.createRevision(id, 'test');
-  await publisher.deployRevision(id, revision.id, GATEWAY_ENVIRONMENT, options.vhost ?? 'localhost');
+  await publisher.deployRevision(
+    id,
+    revision.id,
+    WSO2_DEFAULTS.gatewayEnvironment,
+    options.vhost ?? 'localhost',
+  );
   await publisher.changeLifecycle(id, 'Publish');
   return id;
 }

@@ -14,6 +14,7 @@ import type {
   SnapshotKeyManager,
 } from '../../lib/gateway-feed/snapshot.ts';
 import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
+import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import {
   type CertificateAuthority,
   ensureSandboxPki,
@@ -78,6 +79,7 @@ export async function startEchoBackend(
   const recorded: RecordedRequest[] = [];
   const server = https.createServer(
     {
+      ...SERVER_TLS_PROFILE,
       cert: await readFile(state.pki.serverCertificate),
       key: await readFile(state.pki.serverKey),
       ca: await readFile(state.pki.internalCaCertificate),
@@ -136,10 +138,10 @@ export type EchoBackend = Awaited<ReturnType<typeof startEchoBackend>>;
  * while recording the client certificate each introspection call came with.
  */
 export async function startKeyManager(state: TestState) {
-  const newKey = async () => {
-    const { privateKey, publicKey } = await generateKeyPair('PS256', { extractable: true });
+  const newKey = async (alg = 'PS256') => {
+    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
     const kid = randomUUID();
-    return { privateKey, kid, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'PS256', use: 'sig' } };
+    return { privateKey, kid, alg, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
   };
   const keys = [await newKey()];
   let jwksFetches = 0;
@@ -147,6 +149,7 @@ export async function startKeyManager(state: TestState) {
   const introspectionPeers: (string | undefined)[] = [];
   const server = https.createServer(
     {
+      ...SERVER_TLS_PROFILE,
       cert: await readFile(state.pki.serverCertificate),
       key: await readFile(state.pki.serverKey),
       ca: await readFile(state.pki.internalCaCertificate),
@@ -183,6 +186,8 @@ export async function startKeyManager(state: TestState) {
   return {
     url,
     issuer,
+    /** The `aud` of its tokens, as the identity server's: its base URL. */
+    audience: url,
     jwksUri: `${url}/oauth2/jwks`,
     introspectionEndpoint: `${url}/oauth2/introspect`,
     active,
@@ -194,6 +199,12 @@ export async function startKeyManager(state: TestState) {
     async rotate() {
       keys.unshift(await newKey());
     },
+    /** Publishes a key for another algorithm (e.g. ES256, RS256) beside the current one, for `token`'s options. */
+    async publish(alg: string) {
+      const key = await newKey(alg);
+      keys.push(key);
+      return { key: key.privateKey, kid: key.kid, alg };
+    },
     /** A token for `clientId` bound to `certificatePem` (unless `cnf: null`), with claim overrides. */
     async token(
       clientId: string,
@@ -202,6 +213,9 @@ export async function startKeyManager(state: TestState) {
       options: {
         key?: Parameters<SignJWT['sign']>[0];
         kid?: string;
+        alg?: string;
+        /** The header `typ`; null leaves it out. */
+        typ?: string | null;
         issuer?: string;
         expiresIn?: number;
         notBefore?: number;
@@ -211,13 +225,19 @@ export async function startKeyManager(state: TestState) {
       const payload: Record<string, unknown> = {
         client_id: clientId,
         azp: clientId,
+        aud: url,
         scope: 'cdr:registration',
         sub: `user-of-${clientId}`,
         ...(certificatePem ? { cnf: { 'x5t#S256': thumbprintOf(certificatePem) } } : {}),
         ...claims,
       };
+      const typ = options.typ === undefined ? 'at+jwt' : options.typ;
       const jwt = new SignJWT(payload)
-        .setProtectedHeader({ alg: 'PS256', kid: options.kid ?? keys[0]!.kid, typ: 'at+jwt' })
+        .setProtectedHeader({
+          alg: options.alg ?? 'PS256',
+          kid: options.kid ?? keys[0]!.kid,
+          ...(typ === null ? {} : { typ }),
+        })
         .setIssuer(options.issuer ?? issuer)
         .setIssuedAt(now)
         .setJti(randomUUID())
@@ -272,7 +292,7 @@ export async function issueClient(ca: CertificateAuthority, commonName: string, 
 }
 
 export function keyManagerEntry(
-  keyManager: { issuer: string; jwksUri: string },
+  keyManager: { issuer: string; jwksUri: string; audience?: string },
   overrides: Partial<SnapshotKeyManager> = {},
 ): SnapshotKeyManager {
   return {
@@ -281,9 +301,11 @@ export function keyManagerEntry(
     type: 'ObKeyManager',
     enabled: true,
     issuer: keyManager.issuer,
+    audience: keyManager.audience ?? null,
     jwksUri: keyManager.jwksUri,
     certificatePem: null,
     introspectionEndpoint: null,
+    revocationFeed: null,
     tokenValidation: [{ type: 'JWT', enable: true }],
     enableSelfValidationJWT: true,
     consumerKeyClaim: 'azp',
@@ -368,13 +390,7 @@ export async function startGateway(
   return createGateway(state.config(extra), { feed: 'manual', ...options });
 }
 
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Where a gateway serves `/health/*` and `/metrics`: its management port, never the public one. */
+export function managementUrlOf(gateway: Gateway): string {
+  return `https://localhost:${gateway.service.managementPort}`;
 }

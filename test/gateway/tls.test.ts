@@ -3,6 +3,7 @@ import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, type IssuedCertificate, issueCertificate } from '../../lib/pki/index.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
+import { issueNonconformingCertificate } from '../support/pki.ts';
 import {
   apiEntry,
   call,
@@ -10,11 +11,11 @@ import {
   createTestState,
   type EchoBackend,
   issueClient,
+  managementUrlOf,
   snapshotOf,
   startEchoBackend,
   startGateway,
   type TestState,
-  waitFor,
 } from './support.ts';
 
 let state: TestState;
@@ -78,13 +79,17 @@ describe('mutual TLS', () => {
     expect(response.status).toBe(200);
   });
 
-  it('answers API calls without a client certificate with 401 invalid_client, but serves health', async () => {
+  it('answers API calls without a client certificate with 401 invalid_client, health included', async () => {
     const response = await attempt(undefined);
     expect(response.status).toBe(401);
     expect(response.body.error).toBe('invalid_client');
     const agent = clientOf(undefined, state.caBundle);
-    expect((await call(agent, `${gateway.url}/health/live`)).status).toBe(200);
-    const ready = await call(agent, `${gateway.url}/health/ready`);
+    for (const path of ['/health/live', '/health/ready', '/metrics']) {
+      expect((await call(agent, `${gateway.url}${path}`)).status, path).toBe(401);
+    }
+    // Probes use the management port, which asks no certificate.
+    expect((await call(agent, `${managementUrlOf(gateway)}/health/live`)).status).toBe(200);
+    const ready = await call(agent, `${managementUrlOf(gateway)}/health/ready`);
     expect(ready.status).toBe(200);
     expect(ready.body.checks.snapshot).toBe('UP');
     await agent.destroy();
@@ -103,6 +108,15 @@ describe('mutual TLS', () => {
   it('refuses a certificate whose extended key usage is not clientAuth', async () => {
     const serverOnly = await issueCertificate(state.issuing, { commonName: 'server-only', usage: 'server' });
     await expect(attempt(serverOnly)).rejects.toThrow();
+  });
+
+  it('refuses a trusted certificate without any extended key usage (the identity server refuses it too)', async () => {
+    const noEku = await issueNonconformingCertificate(state.issuing, 'no-eku', {
+      name: 'no-eku',
+      extendedKeyUsages: null,
+    });
+    await expect(attempt(noEku)).rejects.toThrow();
+    expect(backend.recorded.some((entry) => entry.url.includes('no-eku'))).toBe(false);
   });
 
   it('also trusts the CAs of the truststore bundle received in the snapshot', async () => {
@@ -132,13 +146,18 @@ describe('mutual TLS', () => {
     const before = await readFile(state.pki.truststore, 'utf8');
     await writeFile(state.pki.truststore, newCa.certificatePem);
     try {
-      await waitFor(async () => {
-        try {
-          return (await attempt(newcomer)).status === 200;
-        } catch {
-          return false;
-        }
-      });
+      await expect
+        .poll(
+          async () => {
+            try {
+              return (await attempt(newcomer)).status === 200;
+            } catch {
+              return false;
+            }
+          },
+          { timeout: 10_000, interval: 50 },
+        )
+        .toBe(true);
       // The connection opened under the old bundle carries on…
       expect(await existing.get()).toEqual({ status: 200, reused: true });
       // …while a new connection with a certificate of the removed CA is refused.

@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type StartedIdentityServer, startIdentityServer } from '../support/identity-server.ts';
+import { type StartedIdentityServer, send, startIdentityServer } from '../support/identity-server.ts';
 
 let is: StartedIdentityServer;
 
@@ -218,15 +218,25 @@ describe('/api/identity/oauth2/v1.0/scopes', () => {
 });
 
 describe('health and metrics', () => {
-  it('reports live, ready (database) and Prometheus metrics including OAuth endpoints', async () => {
-    expect((await is.request('/health/live')).json()).toEqual({ status: 'UP' });
-    const ready = await is.request('/health/ready');
+  const management = (path: string) => send(`${is.managementUrl}${path}`, is.agent(null));
+
+  it('reports live, ready (database) and Prometheus metrics including OAuth endpoints on the management port', async () => {
+    expect((await management('/health/live')).json()).toEqual({ status: 'UP' });
+    const ready = await management('/health/ready');
     expect(ready.status).toBe(200);
     expect(ready.json()).toEqual({ status: 'UP', checks: { database: 'UP' } });
     await is.request('/oauth2/jwks');
-    const metrics = await is.request('/metrics');
+    const metrics = await management('/metrics');
     expect(metrics.status).toBe(200);
-    expect(metrics.text).toMatch(/oauth_requests_total\{[^}]*endpoint="jwks"[^}]*status="200"/);
-    expect(metrics.text).toContain('http_requests_total');
+    expect(metrics.text).toMatch(/obkit_oauth_requests_total\{[^}]*endpoint="jwks"[^}]*status="200"/);
+    expect(metrics.text).toContain('obkit_http_requests_total');
+  });
+
+  it('serves neither health nor metrics on the public port', async () => {
+    for (const path of ['/health/live', '/health/ready', '/metrics']) {
+      const response = await is.request(path);
+      expect(response.status, path).toBe(404);
+      expect(response.text).not.toMatch(/UP|oauth_requests_total|nodejs_/);
+    }
   });
 });

@@ -102,7 +102,7 @@ describe('signing keys', () => {
     const before = await token();
     const oldKid = decodeProtectedHeader(before).kid;
 
-    const newKid = await rotateSigningKey(is.db, 'PS256');
+    const newKid = await rotateSigningKey(is.db, is.server.secrets, 'PS256');
     await is.server.reloadProvider();
     const after = await token();
     expect(decodeProtectedHeader(after).kid).toBe(newKid);

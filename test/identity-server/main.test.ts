@@ -60,6 +60,53 @@ describe('identity-server main', () => {
     expect(result.stderr).toContain('open_banking.dcr.jwks_url_production');
   });
 
+  it('refuses production without an encryption key, naming the setting, exit code 2', async () => {
+    const result = await exited(
+      run([], {
+        OBKIT__OBKIT__MODE: 'production',
+        OBKIT__OBKIT__STATE_DIR: dir,
+        OBKIT__OPEN_BANKING__DCR__JWKS_URL_PRODUCTION: 'https://register.example/jwks',
+        OBKIT_ADMIN_PASSWORD: 'Str0ng-production-Passw0rd!',
+        OBKIT_DCR_BACKEND_PASSWORD: 'An0ther-str0ng-Credential!',
+      }),
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(
+      /^obkit identity-server: invalid configuration: obkit\.secrets\.encryption_key_file: required outside sandbox mode.*OBKIT_ENCRYPTION_KEY/,
+    );
+  });
+
+  it('refuses jwks_url_sandbox and a weak admin password in production, naming each key, exit code 2', async () => {
+    const production = {
+      OBKIT__OBKIT__MODE: 'production',
+      OBKIT__OBKIT__STATE_DIR: dir,
+      OBKIT__OPEN_BANKING__DCR__JWKS_URL_PRODUCTION: 'https://register.example/jwks',
+    };
+    let result = await exited(
+      run([], {
+        ...production,
+        OBKIT_ADMIN_PASSWORD: 'a-production-password',
+        OBKIT__OPEN_BANKING__DCR__JWKS_URL_SANDBOX: 'https://register.example/sandbox-jwks',
+      }),
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^obkit identity-server: invalid configuration: open_banking\.dcr\.jwks_url_sandbox: must be empty in production mode/,
+    );
+    result = await exited(run([], { ...production, OBKIT_ADMIN_PASSWORD: 'admin' }));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^obkit identity-server: invalid configuration: obkit\.admin\.password: too weak for production mode/,
+    );
+    // Without the gateway's own DCR backend credential there is no default to fall back on.
+    result = await exited(run([], { ...production, OBKIT_ADMIN_PASSWORD: 'a-production-password' }));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /^obkit identity-server: invalid configuration: obkit\.dcr_backend\.password: required outside sandbox/,
+    );
+  });
+
   it('refuses an unreadable --config file naming it', async () => {
     const result = await exited(run(['--config', join(dir, 'missing.toml')], {}));
     expect(result.code).toBe(2);
@@ -76,18 +123,18 @@ describe('identity-server main', () => {
     );
     const child = run(['--config', file], {});
     const done = exited(child);
-    const url = await new Promise<string>((resolve, reject) => {
+    const management = await new Promise<string>((resolve, reject) => {
       let buffered = '';
       child.stdout!.on('data', (chunk) => {
         buffered += chunk;
-        const match = /"url":"(https:[^"]+)".*identity-server listening/.exec(buffered);
+        const match = /"management":"(https:[^"]+)".*identity-server listening/.exec(buffered);
         if (match) resolve(match[1]!);
       });
       child.on('exit', (code) => reject(new Error(`exited ${code}`)));
     });
     const agent = new Agent({ connect: { ca: pki.ca } });
     try {
-      const ready = await request(`${url}/health/ready`, { dispatcher: agent });
+      const ready = await request(`${management}/health/ready`, { dispatcher: agent });
       expect(ready.statusCode).toBe(200);
       expect(await ready.body.json()).toMatchObject({ status: 'UP' });
     } finally {

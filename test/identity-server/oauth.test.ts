@@ -244,9 +244,12 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
     }
   });
 
-  it('refuses a certificate-bound client without a trusted certificate', async () => {
+  it('refuses a certificate-bound client without a certificate meeting the client-certificate rules', async () => {
     const untrusted = await is.pki.issueUntrustedClient();
-    for (const identity of [null, untrusted]) {
+    // Trusted CA, but no clientAuth EKU: the gateway refuses it, and so does the identity server.
+    const noEku = await is.pki.issueNonconformingClient({ name: 'no-eku', extendedKeyUsages: null });
+    const expired = await is.pki.issueNonconformingClient({ name: 'expired', validDays: -1 });
+    for (const identity of [null, untrusted, noEku, expired]) {
       const response = await token(identity);
       expect(response.status, response.text).toBe(400);
       expect(response.json().error).toBe('invalid_grant');
@@ -293,9 +296,9 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
     expect(response.json().error).toBe('invalid_client');
   });
 
-  it('does not offer the authorization endpoint yet', async () => {
+  it('answers an authorisation request for an unknown client with a JSON error (no redirect)', async () => {
     const response = await is.request('/oauth2/authorize?client_id=x&response_type=code');
     expect(response.status).toBe(400);
-    expect(response.json().error).toBe('unsupported_response_type');
+    expect(response.json().error).toBe('invalid_client');
   });
 });

@@ -1,7 +1,10 @@
-import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import 'reflect-metadata';
+import { webcrypto, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import {
   createCertificateAuthority,
@@ -29,6 +32,9 @@ describe('sandbox PKI', () => {
     expect(server.checkHost('localhost')).toBe('localhost');
     expect(server.checkIP('10.0.0.7')).toBe('10.0.0.7');
     expect(server.keyUsage).toContain('1.3.6.1.5.5.7.3.1');
+    // The FAPI TLS 1.2 suites are RSA-authenticated: the server key is RSA-2048.
+    expect(server.publicKey.asymmetricKeyType).toBe('rsa');
+    expect(server.publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
 
     const client = await read(pki.clientCertificate);
     expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
@@ -62,6 +68,20 @@ describe('sandbox PKI', () => {
     expect(server.checkHost('obkit-gateway.obkit.svc')).toBe('obkit-gateway.obkit.svc');
   });
 
+  it('replaces a P-256 server certificate left by an older obkit, keeping the CAs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'obkit-pki-'));
+    const pki = await ensureSandboxPki(dir);
+    const root = await readFile(pki.rootCaCertificate, 'utf8');
+    // What obkit issued before the FAPI profile: the same names on an ECDSA P-256 key.
+    await writeFile(pki.serverCertificate, await p256ServerCertificate(['localhost', '127.0.0.1', '::1']));
+    const old = await read(pki.serverCertificate);
+    expect(old.publicKey.asymmetricKeyType).toBe('ec');
+    expect(old.checkHost('localhost') && old.checkIP('::1')).toBeTruthy();
+    await ensureSandboxPki(dir);
+    expect((await read(pki.serverCertificate)).publicKey.asymmetricKeyType).toBe('rsa');
+    expect(await readFile(pki.rootCaCertificate, 'utf8')).toBe(root);
+  });
+
   it('issues further client transport certificates from the sandbox issuing CA', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'obkit-pki-'));
     const pki = await ensureSandboxPki(dir);
@@ -81,3 +101,21 @@ describe('sandbox PKI', () => {
     ).toBe(false);
   });
 });
+
+async function p256ServerCertificate(names: string[]): Promise<string> {
+  const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    name: 'CN=obkit services',
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 30 * 86_400_000),
+    keys,
+    signingAlgorithm: algorithm,
+    extensions: [
+      new x509.SubjectAlternativeNameExtension(
+        names.map((name) => (isIP(name) ? { type: 'ip', value: name } : { type: 'dns', value: name })),
+      ),
+    ],
+  });
+  return certificate.toString('pem');
+}

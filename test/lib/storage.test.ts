@@ -2,8 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Database, isUniqueViolation, type Migration, openDatabase } from '../../lib/storage/index.ts';
+import {
+  type Database,
+  DatabaseUnavailable,
+  isUniqueViolation,
+  type Migration,
+  openDatabase,
+  UnstorableText,
+} from '../../lib/storage/index.ts';
+import { servePglite } from '../../lib/storage/pglite-server.ts';
+import { prepareDataDir } from '../../lib/storage/pglite-template.ts';
 import { postgresTarget } from '../support/database.ts';
 
 const migrations: Migration[] = [
@@ -32,8 +42,27 @@ async function pgliteTarget(): Promise<Target> {
   };
 }
 
+/** One PGlite served on a Unix socket, reached through the `pg` path as `obkit up`'s services reach it. */
+async function pgliteSocketTarget(): Promise<Target> {
+  const dir = await mkdtemp(join(tmpdir(), 'obkit-storage-socket-'));
+  await prepareDataDir(join(dir, 'data'));
+  const lite = await PGlite.create({ dataDir: join(dir, 'data') });
+  const server = await servePglite(lite, { socketPath: join(dir, '.s.PGSQL.5432') });
+  const url = `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`;
+  return {
+    name: 'PGlite over a Unix socket',
+    open: (extra = []) =>
+      openDatabase({ url, schema: 'storage_test', migrations: [...migrations, ...extra] }),
+    cleanup: async () => {
+      await server.close();
+      await lite.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 const postgres = await postgresTarget();
-const targets: Array<() => Promise<Target>> = [pgliteTarget];
+const targets: Array<() => Promise<Target>> = [pgliteTarget, pgliteSocketTarget];
 if (!postgres)
   console.log('storage: PostgreSQL suite skipped: set OBKIT_TEST_DATABASE_URL to a reachable server');
 if (postgres) {
@@ -48,7 +77,8 @@ if (postgres) {
   });
 }
 
-describe.each(targets.map((make, index) => [index === 0 ? 'PGlite' : 'PostgreSQL', make] as const))(
+const targetNames = ['PGlite', 'PGlite over a Unix socket', 'PostgreSQL'];
+describe.each(targets.map((make, index) => [targetNames[index], make] as const))(
   'storage on %s',
   (_name, make) => {
     let target: Target;
@@ -93,6 +123,27 @@ describe.each(targets.map((make, index) => [index === 0 ? 'PGlite' : 'PostgreSQL
       await db.close();
     });
 
+    it('refuses text with a NUL character before sending it, in text and JSON alike', async () => {
+      const db = await target.open();
+      for (const [id, doc] of [
+        ['nul\u0000id', '{}'],
+        ['escaped', JSON.stringify({ name: 'a\u0000b' })],
+      ]) {
+        await expect(
+          db.query('INSERT INTO items (id, doc) VALUES ($1, $2::jsonb)', [id, doc]),
+        ).rejects.toThrow(UnstorableText);
+      }
+      // An escaped backslash before u0000 is text, not a NUL.
+      await db.query('INSERT INTO items (id, doc) VALUES ($1, $2::jsonb)', [
+        'literal',
+        JSON.stringify({ name: '\\u0000' }),
+      ]);
+      expect((await db.query("SELECT 1 FROM items WHERE id IN ('nul', 'escaped', 'literal')")).rowCount).toBe(
+        1,
+      );
+      await db.close();
+    });
+
     it('fails loudly on a broken migration and names it', async () => {
       const index = { version: 3, name: 'index', sql: 'CREATE INDEX items_n ON items (n)' };
       await expect(
@@ -111,3 +162,16 @@ describe.each(targets.map((make, index) => [index === 0 ? 'PGlite' : 'PostgreSQL
     });
   },
 );
+
+describe('an unreachable PostgreSQL server', () => {
+  it('is reported as DatabaseUnavailable (rendered 503 + Retry-After), not as a statement error', async () => {
+    // Port 1 on loopback: nothing listens, the connection is refused at once (and not waited for).
+    const opening = openDatabase({
+      url: 'postgres://obkit@127.0.0.1:1/none',
+      schema: 'nowhere',
+      migrations,
+      connectTimeoutMs: 0,
+    });
+    await expect(opening).rejects.toThrow(DatabaseUnavailable);
+  });
+});

@@ -325,12 +325,16 @@ describe.each(backends)('mock-register on $name', ({ databaseUrl }) => {
   });
 
   describe('operations', () => {
-    it('reports readiness with the database check and serves Prometheus metrics', async () => {
-      const ready = await call(register, '/health/ready');
+    it('reports readiness with the database check and serves Prometheus metrics on the management port', async () => {
+      const management = { ...register, url: register.managementUrl };
+      const ready = await call(management, '/health/ready');
       expect(ready).toMatchObject({ status: 200, body: { status: 'UP', checks: { database: 'UP' } } });
-      expect((await call(register, '/health/live')).status).toBe(200);
-      const metrics = await call(register, '/metrics');
-      expect(metrics.body).toContain('http_requests_total');
+      expect((await call(management, '/health/live')).status).toBe(200);
+      const metrics = await call(management, '/metrics');
+      expect(metrics.body).toContain('obkit_http_requests_total');
+      for (const path of ['/health/live', '/health/ready', '/metrics']) {
+        expect((await call(register, path)).status, path).toBe(404);
+      }
     });
   });
 });

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import { ensureSandboxPki, type SandboxPki } from '../../lib/pki/index.ts';
 import { ApiCallError, HttpClient, ManagementSession } from '../../scripts/lib/api-client.ts';
 
@@ -22,7 +23,11 @@ beforeAll(async () => {
   pki = await ensureSandboxPki(join(dir, 'pki'));
   ca = await readFile(pki.caBundle, 'utf8');
   server = https.createServer(
-    { cert: await readFile(pki.serverCertificate), key: await readFile(pki.serverKey) },
+    {
+      ...SERVER_TLS_PROFILE,
+      cert: await readFile(pki.serverCertificate),
+      key: await readFile(pki.serverKey),
+    },
     (req, res) => {
       seen.push({
         url: req.url ?? '',

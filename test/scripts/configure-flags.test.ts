@@ -29,12 +29,10 @@ describe('--ssa and --signing-key', () => {
     });
   });
 
-  it('are optional together and refused one without the other', async () => {
+  it('are optional; an SSA needs its signing key, a signing key alone is for the sandbox Register', async () => {
     expect(await readGivenRecipient({})).toBeUndefined();
-    await expect(readGivenRecipient({ ssa: ssaFile })).rejects.toThrow('--ssa and --signing-key go together');
-    await expect(readGivenRecipient({ 'signing-key': keyFile })).rejects.toThrow(
-      '--ssa and --signing-key go together',
-    );
+    await expect(readGivenRecipient({ ssa: ssaFile })).rejects.toThrow('--ssa needs --signing-key');
+    expect(await readGivenRecipient({ 'signing-key': keyFile })).toEqual({ signingKey: key });
   });
 });
 

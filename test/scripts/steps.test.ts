@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import axios from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi, HttpClient, ManagementSession, PublisherApi } from '../../scripts/lib/api-client.ts';
 import { DEFAULT_INSEQUENCE, defaultDefinition } from '../../scripts/lib/configure.ts';
-import { publishDcrApi } from '../../scripts/lib/dcr-api.ts';
+import { publishDcrApi, withVaultCredential } from '../../scripts/lib/dcr-api.ts';
 import { configureKeyManager, OBKM_NAME } from '../../scripts/lib/key-manager.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { hasWso2Reference, wso2Reference } from '../support/reference.ts';
@@ -27,19 +28,61 @@ function session(password = apim.config.obkit.admin.password, http?: HttpClient)
   });
 }
 const connector = () => ({ username: 'admin', password: apim.config.obkit.admin.password });
+// One key for the whole file, as one state directory keeps one: re-runs must say "unchanged".
+const fingerprintKey = { key: randomBytes(32), source: 'file' as const };
 const publishOptions = (overrides: Partial<Parameters<typeof publishDcrApi>[1]> = {}) => ({
   definitionFile: defaultDefinition(),
   inSequenceFile: DEFAULT_INSEQUENCE,
   identityServerUrl: IS_URL,
-  identityServerAdmin: connector(),
   vhost: 'localhost',
+  fingerprintKey,
   ...overrides,
+});
+
+describe('dry run (configure --plan) on an empty api-manager', () => {
+  it('plans creating OBKM, disabling the resident key manager and publishing the API, and changes nothing', async () => {
+    const admin = new AdminApi(session());
+    const publisher = new PublisherApi(session());
+    const keyManagers = await configureKeyManager(admin, {
+      identityServerUrl: IS_URL,
+      connector: connector(),
+      fingerprintKey,
+      dryRun: true,
+    });
+    expect(keyManagers.data?.changes).toEqual([
+      { action: 'create', subject: 'key manager OBKM' },
+      {
+        action: 'update',
+        subject: 'key manager Resident Key Manager',
+        fields: expect.arrayContaining(['enabled']),
+      },
+    ]);
+    const api = await publishDcrApi(publisher, { ...publishOptions(), dryRun: true });
+    expect(
+      ((api.data?.changes ?? []) as { action: string; subject: string }[]).map(
+        (c) => `${c.action} ${c.subject}`,
+      ),
+    ).toEqual([
+      'create API CDRDynamicClientRegistrationAPI 0.2',
+      expect.stringMatching(/^create in-sequence policy obkitDcrInSequence[0-9a-f]{8}$/),
+      expect.stringMatching(/^create revision "obkit [0-9a-f]+"$/),
+      'create deployment to Default (vhost localhost)',
+      'update API CDRDynamicClientRegistrationAPI 0.2',
+    ]);
+    expect((await admin.listKeyManagers()).find((k) => k.name === OBKM_NAME)).toBeUndefined();
+    expect((await admin.listKeyManagers()).find((k) => k.type === 'default')?.enabled).toBe(true);
+    expect(await publisher.findApi('CDRDynamicClientRegistrationAPI', '0.2')).toBeUndefined();
+  });
 });
 
 describe('configure-key-manager', () => {
   it('creates OBKM and disables the resident key manager, then reports unchanged', async () => {
     const admin = new AdminApi(session());
-    const first = await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector() });
+    const first = await configureKeyManager(admin, {
+      identityServerUrl: IS_URL,
+      connector: connector(),
+      fingerprintKey,
+    });
     expect(first.status).toBe('updated');
     const all = await admin.listKeyManagers();
     const obkm = await admin.getKeyManager(all.find((k) => k.name === OBKM_NAME)!.id!);
@@ -51,7 +94,11 @@ describe('configure-key-manager', () => {
       enabled: true,
     });
     expect(all.find((k) => k.type === 'default')?.enabled).toBe(false);
-    const second = await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector() });
+    const second = await configureKeyManager(admin, {
+      identityServerUrl: IS_URL,
+      connector: connector(),
+      fingerprintKey,
+    });
     expect(second.status).toBe('unchanged');
   });
 
@@ -60,22 +107,25 @@ describe('configure-key-manager', () => {
     const moved = await configureKeyManager(admin, {
       identityServerUrl: 'https://is.example:9446',
       connector: connector(),
+      fingerprintKey,
     });
     expect(moved.status).toBe('updated');
     expect(moved.actions.join()).toMatch(/issuer/);
     const rotated = await configureKeyManager(admin, {
       identityServerUrl: 'https://is.example:9446',
       connector: { username: 'admin', password: 'rotated' },
+      fingerprintKey,
     });
     expect(rotated.status).toBe('updated');
     expect(rotated.actions.join()).not.toContain('rotated');
-    await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector() });
+    await configureKeyManager(admin, { identityServerUrl: IS_URL, connector: connector(), fingerprintKey });
   });
 
   it('fails with the API error on wrong credentials', async () => {
     const error = await configureKeyManager(new AdminApi(session('not-the-password')), {
       identityServerUrl: IS_URL,
       connector: connector(),
+      fingerprintKey,
     }).catch((e: Error) => e);
     expect((error as Error).message).toMatch(/client-registration\/v0\.17\/register → HTTP 401/);
     expect((error as Error).message).not.toContain('not-the-password');
@@ -86,6 +136,7 @@ describe('configure-key-manager', () => {
     const error = await configureKeyManager(new AdminApi(session(undefined, http)), {
       identityServerUrl: IS_URL,
       connector: connector(),
+      fingerprintKey,
     }).catch((e: Error) => e);
     expect((error as Error).message).toMatch(
       /^POST https:\/\/127\.0\.0\.1:1\/client-registration\/v0\.17\/register failed: ECONNREFUSED.*gave up after 3 attempts/,
@@ -108,23 +159,38 @@ describe('publish-dcr-api', () => {
     expect(second.status).toBe('unchanged');
   });
 
-  it('a changed admin credential uploads a new sequence and deploys a new revision', async () => {
+  it("uploads a sequence that names the gateway's vault alias and carries no credential", async () => {
     const publisher = new PublisherApi(session());
-    const changed = await publishDcrApi(
-      publisher,
-      publishOptions({ identityServerAdmin: { username: 'admin', password: 'other' } }),
+    const api = (await publisher.findApi('CDRDynamicClientRegistrationAPI', '0.2'))!;
+    const [policy] = (await publisher.listOperationPolicies(api.id)).filter((p) =>
+      p.name.startsWith('obkitDcrInSequence'),
     );
-    expect(changed.status).toBe('updated');
-    expect(changed.actions.join('\n')).toMatch(/uploaded in-sequence policy[\s\S]*deployed Revision/);
-    expect(changed.actions.join('\n')).not.toContain('other');
-    expect(
-      (
-        await publishDcrApi(
-          publisher,
-          publishOptions({ identityServerAdmin: { username: 'admin', password: 'other' } }),
-        )
-      ).status,
-    ).toBe('unchanged');
+    const stored = await apim.manager.db.query<{ definition: string }>(
+      'SELECT definition FROM operation_policies WHERE id = $1',
+      [policy!.id],
+    );
+    expect(stored.rows[0]!.definition).toContain("wso2:vault-lookup('obkit.dcr.backend.authorization')");
+    expect(stored.rows[0]!.definition).not.toMatch(/"Basic [A-Za-z0-9+/=]*"/);
+    expect(stored.rows[0]!.definition).not.toContain(apim.config.obkit.admin.password);
+  });
+
+  it("rewrites WSO2's literal Basic credential into the vault lookup, and refuses a sequence without one", () => {
+    const wso2 = `<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">
+    <header name="Authorization" scope="transport" action="remove" />
+    <header name="Authorization" value="Basic YWRtaW5Ad3NvMi5jb206d3NvMjEyMw==" scope="transport"/>
+</sequence>`;
+    const rewritten = withVaultCredential(wso2);
+    expect(rewritten).toContain(
+      `<header name="Authorization" expression="wso2:vault-lookup('obkit.dcr.backend.authorization')" scope="transport"/>`,
+    );
+    expect(rewritten).not.toContain('YWRtaW5Ad3NvMi5jb206d3NvMjEyMw');
+    expect(withVaultCredential(rewritten)).toBe(rewritten);
+    expect(() =>
+      withVaultCredential('<sequence><header name="x" value="y" scope="transport"/></sequence>'),
+    ).toThrow(/sets no Authorization header/);
+    expect(() => withVaultCredential('<header name="Authorization" value="Basic {{ADMIN_BASIC}}"/>')).toThrow(
+      /no longer templated/,
+    );
   });
 
   it('rotates the oldest undeployed revision at the limit of five', async () => {

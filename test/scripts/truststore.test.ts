@@ -7,9 +7,12 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, issueCertificate } from '../../lib/pki/index.ts';
+import { findKeytool, KeytoolMissingError } from '../../scripts/lib/jks.ts';
 import { readPkcs12Truststore } from '../../scripts/lib/pkcs12.ts';
+import { normalizeManifest } from '../../scripts/lib/target.ts';
 import {
   addCertificates,
+  checkCertificates,
   editTruststore,
   isTruststoreAction,
   listCertificates,
@@ -73,6 +76,34 @@ describe('PEM truststore (native targets)', () => {
     expect((await removeCertificates(store, ['cdr-root'])).status).toBe('unchanged');
   });
 
+  it('a dry run (configure --plan) says what it would add or replace and writes nothing', async () => {
+    const store = openTruststore(join(dir, 'planned.pem'), 'pem');
+    const planned = await addCertificates(
+      store,
+      await readCertificateFiles([rootFile], 'cdr'),
+      undefined,
+      true,
+    );
+    expect(planned.status).toBe('updated');
+    expect(planned.data?.changes).toEqual([{ action: 'create', subject: 'truststore entry cdr' }]);
+    expect(existsSync(store.path)).toBe(false);
+    await addCertificates(store, await readCertificateFiles([rootFile], 'cdr'));
+    const replaced = await addCertificates(
+      store,
+      await readCertificateFiles([issuingFile], 'cdr'),
+      undefined,
+      true,
+    );
+    expect(replaced.data?.changes).toEqual([
+      { action: 'update', subject: 'truststore entry cdr', fields: [`certificate (from ${issuingFile})`] },
+    ]);
+    const kept = (await store.read()).map((entry) => new X509Certificate(entry.pem).subject);
+    expect(kept).toHaveLength(1);
+    expect(kept[0]).toContain('CN=CDR Root CA');
+    const same = await addCertificates(store, await readCertificateFiles([rootFile], 'cdr'), undefined, true);
+    expect(same.data).toMatchObject({ changes: [], kept: ['cdr: already trusted'] });
+  });
+
   it('refuses a leaf certificate: truststores hold CAs', async () => {
     await expect(readCertificateFiles([leafFile])).rejects.toThrow(/is not a CA certificate/);
   });
@@ -91,8 +122,69 @@ describe('obkit truststore and scripts/load-truststore.ts actions', () => {
   });
 });
 
+describe('truststore on Kubernetes (a read-only Secret mount)', () => {
+  // A manifest as the chart renders it for release "bank" (charts/obkit/templates/environment.yaml).
+  const target = () => ({
+    manifest: normalizeManifest(
+      {
+        mode: 'production',
+        namespace: 'cdr',
+        services: {
+          identityServer: { url: 'https://bank-obkit-identity-server:9446' },
+          apiManager: { url: 'https://bank-obkit-api-manager:9443' },
+          gateway: { url: 'https://bank-obkit-gateway:8243' },
+        },
+        publicGatewayUrl: 'https://cdr.bank.example:8243',
+        tls: { caBundle: join(dir, 'ca.pem'), truststore: join(dir, 'k8s-truststore.pem') },
+        admin: { usernameEnv: 'OBKIT__OBKIT__ADMIN__USERNAME', passwordEnv: 'OBKIT_ADMIN_PASSWORD' },
+        kubernetes: { deployments: ['bank-obkit-gateway'], truststoreSecret: 'bank-obkit-truststore' },
+      },
+      dir,
+    ),
+  });
+
+  it('takes the release names from the manifest, not a guess', () => {
+    expect(target().manifest.kubernetes).toEqual({
+      namespace: 'cdr',
+      deployments: ['bank-obkit-gateway'],
+      truststoreSecret: 'bank-obkit-truststore',
+    });
+  });
+
+  it('add and remove refuse to edit the mounted file and say how to change the Secret', async () => {
+    const path = join(dir, 'k8s-truststore.pem');
+    const store = openTruststore(path, 'pem');
+    for (const [action, args] of [
+      ['add', [rootFile]],
+      ['remove', ['cdr-root']],
+    ] as const) {
+      const refused = editTruststore(store, action, [...args], undefined, target());
+      await expect(refused).rejects.toThrow(/Secret bank-obkit-truststore in namespace cdr/);
+      await expect(refused).rejects.toThrow(/pulumi config set extraCaCertificates/);
+      await expect(refused).rejects.toThrow(/kubectl -n cdr create secret generic bank-obkit-truststore/);
+    }
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('the configure step checks the mounted bundle: unchanged when trusted, the advice when not', async () => {
+    const path = join(dir, 'k8s-mounted.pem');
+    await writeFile(path, await readFile(rootFile, 'utf8'));
+    const store = openTruststore(path, 'pem');
+    const before = await readFile(path, 'utf8');
+    expect((await checkCertificates(store, await readCertificateFiles([rootFile]), target())).status).toBe(
+      'unchanged',
+    );
+    await expect(
+      checkCertificates(store, await readCertificateFiles([issuingFile]), target()),
+    ).rejects.toThrow(
+      /cdr-issuing-ca not in the truststore; the truststore of a Kubernetes deployment is the Secret/,
+    );
+    expect(await readFile(path, 'utf8')).toBe(before);
+  });
+});
+
 describe('PKCS12 truststore (WSO2 targets)', () => {
-  it('writes a truststore keytool lists as trusted entries, and reads it back', async () => {
+  it('writes a PKCS12 truststore and reads it back', async () => {
     const path = join(dir, 'client-truststore.p12');
     const store = openTruststore(path, 'pkcs12', 'wso2carbon');
     expect(
@@ -107,16 +199,15 @@ describe('PKCS12 truststore (WSO2 targets)', () => {
     expect(() => readPkcs12Truststore(Buffer.from(readFileSyncBuffer(path)), 'wrong')).toThrow(
       /integrity check failed/,
     );
+  });
 
-    const keytool = ['/usr/bin/keytool', `${process.env.JAVA_HOME ?? ''}/bin/keytool`].find((p) =>
-      existsSync(p),
-    );
-    if (!keytool) {
-      console.log('skipping the keytool check: no keytool on this machine');
-      return;
-    }
+  const keytool = findKeytool();
+  it.skipIf(!keytool)('writes a PKCS12 truststore that keytool lists as trusted entries', async () => {
+    const path = join(dir, 'keytool-listed.p12');
+    const store = openTruststore(path, 'pkcs12', 'wso2carbon');
+    await addCertificates(store, await readCertificateFiles([rootFile, issuingFile], 'cdr'));
     const listing = execFileSync(
-      keytool,
+      keytool!,
       ['-list', '-keystore', path, '-storetype', 'PKCS12', '-storepass', 'wso2carbon'],
       {
         encoding: 'utf8',
@@ -125,6 +216,68 @@ describe('PKCS12 truststore (WSO2 targets)', () => {
     expect(listing).toContain('Your keystore contains 2 entries');
     expect(listing).toMatch(/^cdr, .*trustedCertEntry/m);
     expect(listing).toMatch(/^cdr-2, .*trustedCertEntry/m);
+  });
+});
+
+describe('JKS truststore (WSO2 targets: client-truststore.jks)', () => {
+  const keytool = findKeytool();
+  it.skipIf(!keytool)(
+    'adds, keeps entries it did not write, replaces and removes, through keytool',
+    async () => {
+      const path = join(dir, 'client-truststore.jks');
+      // A WSO2 truststore already holds other CAs (and wso2carbon): obkit must leave them alone.
+      const other = await createCertificateAuthority('Other Public CA');
+      await writeFile(join(dir, 'other.pem'), other.certificatePem);
+      execFileSync(keytool!, [
+        '-importcert',
+        '-noprompt',
+        '-alias',
+        'publicca',
+        '-file',
+        join(dir, 'other.pem'),
+        '-keystore',
+        path,
+        '-storetype',
+        'JKS',
+        '-storepass',
+        'wso2carbon',
+      ]);
+      const store = openTruststore(path, 'jks', 'wso2carbon');
+      const inputs = await readCertificateFiles([rootFile, issuingFile], 'cdr');
+      expect((await addCertificates(store, inputs)).status).toBe('updated');
+      expect((await addCertificates(store, inputs)).status).toBe('unchanged');
+      const listing = execFileSync(keytool!, ['-list', '-keystore', path, '-storepass', 'wso2carbon'], {
+        encoding: 'utf8',
+      });
+      expect(listing).toMatch(/^Keystore type: JKS/m);
+      expect(listing).toMatch(/^publicca, .*trustedCertEntry/m);
+      expect(listing).toMatch(/^cdr, .*trustedCertEntry/m);
+      expect(listing).toMatch(/^cdr-2, .*trustedCertEntry/m);
+      const replaced = await addCertificates(store, await readCertificateFiles([issuingFile], 'cdr'));
+      expect(replaced.actions.join()).toMatch(/already trusted as cdr-2/);
+      expect((await removeCertificates(store, ['cdr-2'])).status).toBe('updated');
+      expect((await store.read()).map((e) => e.alias).sort()).toEqual(['cdr', 'publicca']);
+      await expect(openTruststore(path, 'jks', 'not-the-password').read()).rejects.toThrow(
+        /keytool -list failed/,
+      );
+    },
+    180_000, // a dozen JVM starts: slow on a loaded machine, not a measure of anything
+  );
+
+  it('without keytool, says what to install or use instead', async () => {
+    const saved = { PATH: process.env.PATH, JAVA_HOME: process.env.JAVA_HOME, KEYTOOL: process.env.KEYTOOL };
+    Object.assign(process.env, { PATH: '/nonexistent' });
+    delete process.env.JAVA_HOME;
+    delete process.env.KEYTOOL;
+    try {
+      await writeFile(join(dir, 'exists.jks'), 'x');
+      const store = openTruststore(join(dir, 'exists.jks'), 'jks', 'wso2carbon');
+      const error = await store.read().catch((e: Error) => e);
+      expect(error).toBeInstanceOf(KeytoolMissingError);
+      expect((error as Error).message).toMatch(/keytool from a JDK.*--truststore FILE\.p12.*type = "PKCS12"/);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+    }
   });
 });
 

@@ -13,14 +13,23 @@ const CERTIFICATE = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE----
 const production: Record<string, string> = {
   'obkit:environment': 'production',
   'obkit:hostname': 'cdr.bank.example',
+  'obkit:kubeContext': 'cdr-production',
   'obkit:database': 'external',
   'obkit:databaseUrl': 'postgres://obkit:pw@db:5432/obkit',
   'obkit:adminPassword': 'admin-password',
+  'obkit:encryptionKey': Buffer.alloc(32, 7).toString('base64'),
+  'obkit:dcrBackendPassword': 'dcr-backend-password',
   'obkit:caCertificates': CERTIFICATE,
   'obkit:serverCertificate': CERTIFICATE,
   'obkit:serverPrivateKey': '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n',
 };
-const productionSecrets = ['obkit:databaseUrl', 'obkit:adminPassword', 'obkit:serverPrivateKey'];
+const productionSecrets = [
+  'obkit:databaseUrl',
+  'obkit:adminPassword',
+  'obkit:encryptionKey',
+  'obkit:dcrBackendPassword',
+  'obkit:serverPrivateKey',
+];
 
 function load(config: Record<string, string>, secretKeys = productionSecrets) {
   pulumi.runtime.setAllConfig(config, secretKeys);
@@ -47,16 +56,24 @@ describe('stack config', () => {
     expect(config.environment).toBe('production');
     expect(config.replicas.gateway).toBe(2);
     expect(await pulumi.isSecret(config.admin.password!)).toBe(true);
+    expect(await pulumi.isSecret(config.dcrBackend.password!)).toBe(true);
     expect(await pulumi.isSecret(config.pki!.serverPrivateKey)).toBe(true);
     expect(await pulumi.isSecret(config.database.url!)).toBe(true);
+    expect(await pulumi.isSecret(config.encryptionKey!)).toBe(true);
   });
 
   it.each([
     ['adminPassword', /obkit:adminPassword: required in production/],
+    ['encryptionKey', /obkit:encryptionKey: required in production.*openssl rand -base64 32/],
+    ['dcrBackendPassword', /obkit:dcrBackendPassword: required in production: the gateway's own credential/],
     ['serverPrivateKey', /serverPrivateKey/],
     ['caCertificates', /caCertificates/],
     ['databaseUrl', /databaseUrl/],
     ['hostname', /hostname/],
+    [
+      'kubeContext',
+      /obkit:kubeContext: required in production, so `pulumi up` never deploys to whatever kubectl context is current/,
+    ],
   ])('refuses production without %s', (key, message) => {
     expect(() => load(without(key))).toThrow(message);
   });
@@ -78,7 +95,17 @@ describe('stack config', () => {
     const config = load({ 'obkit:environment': 'sandbox', 'obkit:hostname': 'sandbox.example' }, []);
     expect(config.pki).toBeUndefined();
     expect(config.admin.password).toBeUndefined();
+    expect(config.encryptionKey).toBeUndefined();
+    expect(config.dcrBackend.password).toBeUndefined();
     expect(config.database).toMatchObject({ mode: 'cloudnative-pg', instances: 1 });
+  });
+
+  it('refuses a gateway node port outside the node port range and extra CAs that are not PEM', () => {
+    expect(() => load({ ...production, 'obkit:gatewayNodePort': '8243' })).toThrow(/obkit:gatewayNodePort/);
+    expect(load({ ...production, 'obkit:gatewayNodePort': '30243' }).gatewayNodePort).toBe(30243);
+    expect(() => load({ ...production, 'obkit:extraCaCertificates': 'not pem' })).toThrow(
+      /obkit:extraCaCertificates/,
+    );
   });
 
   it('falls back to exactly the defaults Pulumi.yaml declares, of the declared types', () => {

@@ -32,6 +32,8 @@ export interface Recorded {
   secretPaths: string[];
   parent?: string;
   dependencies: string[];
+  /** The provider reference (`urn::id`) the resource was registered with, when one was given. */
+  provider?: string;
 }
 
 export interface StackRun {
@@ -112,6 +114,10 @@ async function mockOutputs(type: string, name: string, inputs: Props): Promise<P
     }
     case 'random:index/randomPassword:RandomPassword':
       return { result: `mock-random-password-${name}` };
+    case 'random:index/randomBytes:RandomBytes':
+      return {
+        base64: Buffer.from(`mock-random-bytes-${name}`.padEnd(32, '.').slice(0, 32)).toString('base64'),
+      };
     default:
       if (type.startsWith('kubernetes:') && inputs.metadata && !inputs.metadata.name) {
         // The Kubernetes provider auto-names objects; so does this mock, predictably.
@@ -154,6 +160,7 @@ export async function runStack(
       name: req.getName() as string,
       parent: req.getParent() as string,
       dependencies: req.getDependenciesList() as string[],
+      provider: req.getProvider() as string,
     };
     pending.push(request);
     register(req, (error, response) => {
@@ -248,5 +255,11 @@ export async function renderStackChart(run: StackRun, namespace: string): Promis
 export async function stackFileConfig(stack: string): Promise<Record<string, string>> {
   const file = join(import.meta.dirname, '../..', `Pulumi.${stack}.yaml`);
   const { config } = parse(await readFile(file, 'utf8')) as { config: Record<string, unknown> };
-  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, String(value)]));
+  // Pulumi keeps structured values (lists, objects) as JSON text in config.
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) => [
+      key,
+      typeof value === 'object' ? JSON.stringify(value) : String(value),
+    ]),
+  );
 }

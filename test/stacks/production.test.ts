@@ -20,10 +20,18 @@ import {
 // supplied admin password, external PostgreSQL, an autoscaled gateway.
 
 const ADMIN_PASSWORD = 'production-admin-password-7c1e';
+const DCR_BACKEND_PASSWORD = 'production-dcr-backend-password-4f2a';
 const DATABASE_PASSWORD = 'db-password-91ab';
 const DATABASE_URL = `postgres://obkit:${DATABASE_PASSWORD}@db.internal.bank.example:5432/obkit?sslmode=verify-full`;
 const SERVER_KEY = '-----BEGIN PRIVATE KEY-----\nproduction-server-key\n-----END PRIVATE KEY-----\n';
-const SECRET_VALUES = [ADMIN_PASSWORD, DATABASE_PASSWORD, 'production-server-key'];
+const ENCRYPTION_KEY = Buffer.from('production-encryption-key-32-byt').toString('base64');
+const SECRET_VALUES = [
+  ADMIN_PASSWORD,
+  DCR_BACKEND_PASSWORD,
+  DATABASE_PASSWORD,
+  'production-server-key',
+  ENCRYPTION_KEY,
+];
 
 let run: StackRun;
 
@@ -35,11 +43,19 @@ beforeAll(async () => {
       ...(await stackFileConfig('production')),
       'obkit:databaseUrl': DATABASE_URL,
       'obkit:adminPassword': ADMIN_PASSWORD,
+      'obkit:encryptionKey': ENCRYPTION_KEY,
+      'obkit:dcrBackendPassword': DCR_BACKEND_PASSWORD,
       'obkit:caCertificates': ca,
       'obkit:serverCertificate': ca,
       'obkit:serverPrivateKey': SERVER_KEY,
     },
-    ['obkit:databaseUrl', 'obkit:adminPassword', 'obkit:serverPrivateKey'],
+    [
+      'obkit:databaseUrl',
+      'obkit:adminPassword',
+      'obkit:encryptionKey',
+      'obkit:dcrBackendPassword',
+      'obkit:serverPrivateKey',
+    ],
   );
 });
 
@@ -53,6 +69,8 @@ describe('production stack: resources', () => {
       'obkit:pki:InternalPki',
       'obkit:db:Postgres',
       'obkit:k8s:AdminCredential',
+      'obkit:k8s:EncryptionKey',
+      'obkit:k8s:DcrBackendCredential',
       'obkit:k8s:Obkit',
       'obkit:k8s:Verification',
       'kubernetes:core/v1:Namespace',
@@ -63,10 +81,11 @@ describe('production stack: resources', () => {
     }
   });
 
-  it('generates nothing it should be given: no sandbox PKI, no random password, no CloudNativePG', () => {
+  it('generates nothing it should be given: no sandbox PKI, no random password or key, no CloudNativePG', () => {
     const types = run.resources.map((resource) => resource.type);
     expect(types).not.toContain('obkit:pki:SandboxPki');
     expect(types).not.toContain('random:index/randomPassword:RandomPassword');
+    expect(types).not.toContain('random:index/randomBytes:RandomBytes');
     expect(types).not.toContain('kubernetes:postgresql.cnpg.io/v1:Cluster');
     expect(ofType(run, 'kubernetes:helm.sh/v4:Chart')).toHaveLength(1);
   });
@@ -97,7 +116,7 @@ describe('production stack: the chart', () => {
     expect(existsSync(`${chart.inputs.chart}/Chart.yaml`)).toBe(true);
     const { values } = chart.inputs;
     expect(values.global).toEqual({ mode: 'production', hostname: 'cdr.bank.example' });
-    expect(values.mockRegister).toEqual({ enabled: false });
+    expect(values.mockRegister).toMatchObject({ enabled: false });
     expect(values.config.allowPrivateAddresses).toBe(false);
     expect(values.config.toml).toContain(
       'jwks_url_production = "https://api.cdr.gov.au/cdr-register/v1/jwks"',
@@ -115,6 +134,8 @@ describe('production stack: the chart', () => {
       values.tls.internalCaSecret,
       values.tls.gatewayInternalClientSecret,
       values.admin.existingSecret,
+      values.encryption.existingSecret,
+      values.dcrBackend.existingSecret,
       values.database.existingSecret,
     ];
     expect(references).toEqual([
@@ -123,10 +144,26 @@ describe('production stack: the chart', () => {
       'obkit-internal-ca',
       'obkit-gateway-internal-client',
       'obkit-admin',
+      'obkit-encryption',
+      'obkit-dcr-backend',
       'obkit-database',
     ]);
     for (const name of references) expect(() => secretNamed(run, name)).not.toThrow();
     expect(values.tls.outboundCaSecret).toBe('');
+  });
+});
+
+describe("production stack: the gateway's own DCR backend credential", () => {
+  it('keeps the supplied password, and the Authorization value the gateway mounts, in one Secret', async () => {
+    const secret = secretNamed(run, 'obkit-dcr-backend');
+    expect(secret.parent).toBe(one(run, 'obkit:k8s:DcrBackendCredential', 'dcr-backend').urn);
+    const data = secret.inputs.stringData;
+    expect(data.username).toBe('obkit-gateway');
+    expect(await resolve(data.password)).toBe(DCR_BACKEND_PASSWORD);
+    expect(await resolve(data['obkit.dcr.backend.authorization'])).toBe(
+      `Basic ${Buffer.from(`obkit-gateway:${DCR_BACKEND_PASSWORD}`).toString('base64')}`,
+    );
+    expect(DCR_BACKEND_PASSWORD).not.toBe(ADMIN_PASSWORD);
   });
 });
 
@@ -196,7 +233,9 @@ describe('production stack: secrets', () => {
 
   it('marks every credential secret where it enters a Kubernetes Secret', () => {
     expect(isSecretAt(secretNamed(run, 'obkit-admin'), 'stringData.password')).toBe(true);
+    expect(isSecretAt(secretNamed(run, 'obkit-dcr-backend'), 'stringData.password')).toBe(true);
     expect(isSecretAt(secretNamed(run, 'obkit-database'), 'stringData.url')).toBe(true);
+    expect(isSecretAt(secretNamed(run, 'obkit-encryption'), 'stringData.key')).toBe(true);
     expect(isSecretAt(secretNamed(run, 'obkit-server-tls'), 'stringData.tls.key')).toBe(true);
     expect(isSecretAt(secretNamed(run, 'obkit-gateway-internal-client'), 'stringData.tls.key')).toBe(true);
     // The chart's values carry Secret names only: nothing in them is (or needs to be) secret.

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runPolicies, violatedPolicies } from '../policies/support.ts';
 import {
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 describe('sandbox stack: resources', () => {
-  it('generates its PKI and admin password and runs CloudNativePG', () => {
+  it('generates its PKI, admin password and encryption key and runs CloudNativePG', () => {
     expect(run.resources.length).toBeGreaterThan(30);
     const types = run.resources.map((resource) => resource.type);
     for (const type of [
@@ -38,11 +38,30 @@ describe('sandbox stack: resources', () => {
       'tls:index/selfSignedCert:SelfSignedCert',
       'tls:index/locallySignedCert:LocallySignedCert',
       'random:index/randomPassword:RandomPassword',
+      'obkit:k8s:EncryptionKey',
+      'random:index/randomBytes:RandomBytes',
       'kubernetes:postgresql.cnpg.io/v1:Cluster',
     ]) {
       expect(types, type).toContain(type);
     }
     expect(types).not.toContain('obkit:pki:SuppliedPki');
+  });
+
+  it("generates the gateway's own DCR backend password, apart from the admin's", () => {
+    const component = one(run, 'obkit:k8s:DcrBackendCredential', 'dcr-backend');
+    const password = one(run, 'random:index/randomPassword:RandomPassword', 'dcr-backend-password');
+    expect(password.parent).toBe(component.urn);
+    expect(password.inputs).toMatchObject({ length: 32 });
+    expect(one(run, 'random:index/randomPassword:RandomPassword', 'admin-password').urn).not.toBe(
+      password.urn,
+    );
+    const secret = secretNamed(run, 'obkit-dcr-backend');
+    expect(secret.parent).toBe(component.urn);
+    expect(Object.keys(secret.inputs.stringData).sort()).toEqual([
+      'obkit.dcr.backend.authorization',
+      'password',
+      'username',
+    ]);
   });
 
   it('issues the server certificate for every in-cluster Service name and the public host name', () => {
@@ -52,10 +71,23 @@ describe('sandbox stack: resources', () => {
         'obkit-identity-server',
         'obkit-gateway.obkit-sandbox.svc',
         'obkit-mock-register.obkit-sandbox.svc.cluster.local',
-        'sandbox.obkit.example',
+        'localhost',
       ]),
     );
     expect(request.inputs.subject).toEqual({ commonName: 'obkit services', organization: 'obkit sandbox' });
+  });
+
+  it('gives the server certificate an RSA-2048 key (the FAPI TLS 1.2 suites are RSA) and the rest P-256', () => {
+    expect(one(run, 'tls:index/privateKey:PrivateKey', 'pki-server-key').inputs).toMatchObject({
+      algorithm: 'RSA',
+      rsaBits: 2048,
+    });
+    const others = ofType(run, 'tls:index/privateKey:PrivateKey').filter(
+      (key) => key.name !== 'pki-server-key',
+    );
+    expect(others.length).toBeGreaterThan(3);
+    for (const key of others)
+      expect(key.inputs, key.name).toMatchObject({ algorithm: 'ECDSA', ecdsaCurve: 'P256' });
   });
 
   it('chains the issuing CA to the root CA and keeps the internal CA apart', async () => {
@@ -98,7 +130,7 @@ describe('sandbox stack: the chart and the Jobs', () => {
   it('enables the mock-register, private-address fetches and trusts the sandbox CA for outbound calls', () => {
     const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
     expect(values.global.mode).toBe('sandbox');
-    expect(values.mockRegister).toEqual({ enabled: true });
+    expect(values.mockRegister).toMatchObject({ enabled: true });
     expect(values.config.allowPrivateAddresses).toBe(true);
     expect(values.config.toml).toContain(
       'jwks_url_sandbox = "https://obkit-mock-register:7000/cdr-register/v1/jwks"',
@@ -118,6 +150,18 @@ describe('sandbox stack: the chart and the Jobs', () => {
     expect(manifest.tls.clientCertificate).toBe('/etc/obkit/smoke-client/tls.crt');
   });
 
+  it('keeps the generated encryption key in its Secret, marked secret, and hands it over by name only', () => {
+    const secret = secretNamed(run, 'obkit-encryption');
+    expect(isSecretAt(secret, 'stringData.key')).toBe(true);
+    expect(Buffer.from(secret.inputs.stringData.key, 'base64')).toHaveLength(32);
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    expect(values.encryption).toEqual({ existingSecret: 'obkit-encryption' });
+    for (const resource of run.resources) {
+      if (resource.type === 'kubernetes:core/v1:Secret' || resource.type.startsWith('random:')) continue;
+      expect(JSON.stringify(resource.inputs)).not.toContain(secret.inputs.stringData.key);
+    }
+  });
+
   it('exports the generated admin password as a secret that no Job or ConfigMap contains', async () => {
     expect(await isSecretOutput(run.outputs.adminPassword)).toBe(true);
     const password = await resolve(run.outputs.adminPassword);
@@ -128,6 +172,58 @@ describe('sandbox stack: the chart and the Jobs', () => {
     ]) {
       expect(JSON.stringify(resource.inputs)).not.toContain(password);
     }
+  });
+});
+
+describe('sandbox stack: a local cluster', () => {
+  it('creates every Kubernetes object through one explicit provider on the configured context', () => {
+    const provider = one(run, 'pulumi:providers:kubernetes', 'kubernetes');
+    expect(provider.inputs.context).toBe('kind-obkit');
+    const objects = run.resources.filter((r) => r.type.startsWith('kubernetes:'));
+    expect(objects.length).toBeGreaterThan(15);
+    for (const object of objects)
+      expect(object.provider, `${object.type} ${object.name}`).toMatch(
+        /^urn:pulumi:sandbox::obkit::pulumi:providers:kubernetes::kubernetes::/,
+      );
+  });
+
+  it('deploys the image `npm run image` builds and a gateway NodePort that needs no load balancer', async () => {
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    expect(values.image).toMatchObject({ repository: 'localhost/obkit', tag: '0.1.0' });
+    const gateway = (await renderStackChart(run, 'obkit-sandbox')).find(
+      (r) => r.type === 'kubernetes:core/v1:Service' && r.props.metadata.name === 'obkit-gateway',
+    );
+    expect(gateway?.props.spec.type).toBe('NodePort');
+    expect(gateway?.props.spec.ports).toEqual([expect.objectContaining({ port: 8243, nodePort: 30243 })]);
+    expect(await resolve(run.outputs.gatewayEndpoint)).toBe('https://localhost:8243');
+  });
+
+  it("names in the Jobs' manifest are the ones the chart renders for the stack's release", async () => {
+    const rendered = await renderStackChart(run, 'obkit-sandbox');
+    const names = (kind: string) =>
+      rendered.filter((r) => r.type === `kubernetes:${kind}`).map((r) => r.props.metadata.name as string);
+    const manifest = await resolve(run.outputs.environment);
+    expect([...manifest.kubernetes.deployments].sort()).toEqual(names('apps/v1:Deployment').sort());
+    const hosts = Object.values(manifest.services as Record<string, { url: string }>).map(
+      (s) => new URL(s.url).hostname,
+    );
+    expect(hosts.sort()).toEqual(names('core/v1:Service').sort());
+    expect(manifest.kubernetes.truststoreSecret).toBe(
+      secretNamed(run, 'obkit-truststore').inputs.metadata.name,
+    );
+    const chartManifest = JSON.parse(
+      rendered.find((r) => r.props.metadata.name === 'obkit-environment')!.props.data['environment.json'],
+    );
+    expect(chartManifest.services).toEqual(manifest.services);
+    expect(chartManifest.kubernetes).toEqual(manifest.kubernetes);
+  });
+
+  it('rolls the pods when the truststore changes: its checksum is a pod annotation', async () => {
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    const bundle = secretNamed(run, 'obkit-truststore').inputs.stringData['ca-bundle.pem'];
+    const checksum = createHash('sha256').update(bundle).digest('hex');
+    for (const key of ['identityServer', 'apiManager', 'gateway', 'mockRegister'])
+      expect(values[key].podAnnotations, key).toEqual({ 'checksum/truststore': checksum });
   });
 });
 

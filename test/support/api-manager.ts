@@ -33,6 +33,8 @@ export interface RunningApiManager {
       body?: string | Buffer | import('undici').FormData;
     },
   ): Promise<CallResult>;
+  /** Status of `GET /health/ready` on the management port, where it is served. */
+  readiness(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +109,12 @@ export async function startApiManager(options: StartApiManagerOptions = {}): Pro
     call,
     managementSession,
     managementToken: (scopes) => managementSession(scopes).token(),
+    async readiness() {
+      const url = `https://localhost:${manager.service.managementPort}/health/ready`;
+      const response = await request(url, { dispatcher });
+      await response.body.dump();
+      return response.statusCode;
+    },
     async stop() {
       await manager.close();
       await dispatcher.close();

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { Agent, request as undiciRequest } from 'undici';
-import { type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
+import { basicAuthorization, type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
+import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import type { Database } from '../../lib/storage/index.ts';
 import {
   createIdentityServer,
@@ -22,6 +23,8 @@ import { createTestPki, type TestPki } from './pki.ts';
  */
 
 export const TEST_ADMIN_PASSWORD = 'test-admin-password';
+/** The gateway's own credential for the DCR backend in tests (never the admin's). */
+export const TEST_DCR_BACKEND = { username: 'obkit-gateway', password: 'test-dcr-backend-password' };
 
 export interface ClientIdentity {
   certificatePem: string;
@@ -64,6 +67,8 @@ export interface RequestInit {
 export interface StartedIdentityServer {
   server: IdentityServer;
   url: string;
+  /** Where `/health/*` and `/metrics` are served. */
+  managementUrl: string;
   issuer: string;
   config: Config;
   db: Database;
@@ -71,6 +76,8 @@ export interface StartedIdentityServer {
   stateDir: string;
   /** `Basic …` with the admin credential. */
   adminAuthorization: string;
+  /** `Basic …` with the gateway's DCR backend credential (TEST_DCR_BACKEND). */
+  gatewayAuthorization: string;
   /** The sandbox recipient's transport certificate (trusted). */
   clientIdentity: ClientIdentity;
   /** The gateway's internal client certificate (CN=obkit-gateway, internal CA). */
@@ -78,6 +85,8 @@ export interface StartedIdentityServer {
   /** An undici Agent trusting the sandbox CA, presenting `identity` (default the sandbox ADR's). */
   agent(identity?: ClientIdentity | null): Agent;
   request(path: string, init?: RequestInit): Promise<TestResponse>;
+  /** Status of `GET /health/ready` on the management port, where it is served. */
+  readiness(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -111,6 +120,7 @@ export async function startIdentityServer(
           allow_private_addresses: true,
           identity_server: { port: 0 },
           admin: { username: 'admin', password: TEST_ADMIN_PASSWORD },
+          dcr_backend: TEST_DCR_BACKEND,
           database: { url: options.databaseUrl ?? '' },
           tls,
         },
@@ -138,6 +148,7 @@ export async function startIdentityServer(
     certificatePem: await readFile(pki.gatewayInternalCertificate, 'utf8'),
     keyPem: await readFile(pki.gatewayInternalKey, 'utf8'),
   };
+  const managementUrl = `https://localhost:${server.service.managementPort}`;
   const agents = new Map<string, Agent>();
   const agent = (identity: ClientIdentity | null = clientIdentity) => {
     const key = identity?.certificatePem ?? 'none';
@@ -156,16 +167,19 @@ export async function startIdentityServer(
   return {
     server,
     url: server.url,
+    managementUrl,
     issuer: server.issuer,
     config: server.config,
     db: server.db,
     pki,
     stateDir,
-    adminAuthorization: `Basic ${Buffer.from(`admin:${TEST_ADMIN_PASSWORD}`).toString('base64')}`,
+    adminAuthorization: basicAuthorization('admin', TEST_ADMIN_PASSWORD),
+    gatewayAuthorization: basicAuthorization(TEST_DCR_BACKEND.username, TEST_DCR_BACKEND.password),
     clientIdentity,
     gatewayIdentity,
     agent,
     request: (path, init = {}) => send(`${server.url}${path}`, agent(init.identity), init),
+    readiness: async () => (await send(`${managementUrl}/health/ready`, agent(null))).status,
     async close() {
       for (const each of agents.values()) await each.close();
       await server.close();
@@ -233,6 +247,7 @@ export async function startJwksServer(
   let count = 0;
   const server = https.createServer(
     {
+      ...SERVER_TLS_PROFILE,
       cert: await readFile(pki.serverCertificate),
       key: await readFile(pki.serverKey),
     },

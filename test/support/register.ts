@@ -26,6 +26,8 @@ import { softwareStatementClaims } from '../../services/mock-register/software-s
 export interface TestRegister {
   register: MockRegister;
   url: string;
+  /** Where `/health/*` and `/metrics` are served. */
+  managementUrl: string;
   config: Config;
   pki: SandboxPki;
   /** PEM: the CA bundle that issued the Register's server certificate (trust it for outbound fetches). */
@@ -103,6 +105,7 @@ export async function startMockRegister(options: StartMockRegisterOptions = {}):
   return {
     register,
     url: register.url,
+    managementUrl: `https://localhost:${register.service.managementPort}`,
     config,
     pki,
     caPem,

@@ -78,6 +78,8 @@ export interface HarnessOptions {
   /** Config overrides (TOML-shaped) for the identity server. */
   overrides?: Record<string, unknown>;
   databaseUrl?: string | undefined;
+  /** A schema shared with other replicas (default: one of its own, dropped on close). */
+  schema?: string;
 }
 
 export async function startHarness(options: HarnessOptions): Promise<DcrHarness> {
@@ -87,6 +89,7 @@ export async function startHarness(options: HarnessOptions): Promise<DcrHarness>
     registerUrl: register.url,
     overrides: options.overrides ?? {},
     databaseUrl: options.databaseUrl,
+    ...(options.schema ? { schema: options.schema } : {}),
   });
   const certificate: Certificate = {
     certificate: await readFile(register.pki.clientCertificate, 'utf8'),

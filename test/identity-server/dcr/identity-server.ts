@@ -13,6 +13,8 @@ export async function startIdentityServerForDcr(options: {
   registerUrl: string;
   overrides: Record<string, unknown>;
   databaseUrl?: string | undefined;
+  /** Shared by replicas on one PostgreSQL server (then created and dropped by the caller). */
+  schema?: string;
 }): Promise<StartedIdentityServer> {
   const pki = (name: string) => join(options.pkiDir, name);
   const overrides = options.overrides as {
@@ -22,6 +24,7 @@ export async function startIdentityServerForDcr(options: {
   const openBanking = (overrides.open_banking ?? {}) as { dcr?: Record<string, unknown> };
   return startIdentityServer({
     databaseUrl: options.databaseUrl,
+    ...(options.schema ? { schema: options.schema } : {}),
     overrides: {
       ...overrides,
       obkit: {

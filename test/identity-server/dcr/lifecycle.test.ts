@@ -87,12 +87,7 @@ describe.each(await databaseTargets())('registration lifecycle on $name', ({ dat
       const { product, client } = await dcr.registered();
       const path = `${REGISTRATION_PATH}/${client.client_id}`;
       const expired = await forgeAccessToken(dcr, client.client_id as string, dcr.certificate, -60);
-      for (const authorization of [
-        undefined,
-        'Bearer not-a-token',
-        `Bearer ${expired}`,
-        'Basic YWRtaW46bm8=',
-      ]) {
+      for (const authorization of [undefined, 'Bearer not-a-token', `Bearer ${expired}`]) {
         const reply = await dcr.call('GET', path, { headers: authorization ? { authorization } : {} });
         expect(reply.status, authorization).toBe(401);
         expect(reply.body.error).toBe('invalid_token');
@@ -167,27 +162,61 @@ describe.each(await databaseTargets())('registration lifecycle on $name', ({ dat
       }
     });
 
-    it('trusts the admin credential and x-wso2-client-id the gateway forwards', async () => {
+    it("trusts the gateway's own credential and x-wso2-client-id on its connection, not the admin's", async () => {
       const { client } = await dcr.registered();
       const path = `${REGISTRATION_PATH}/${client.client_id}`;
-      const admin = dcr.server.adminAuthorization;
-      let reply = await dcr.call('GET', path, {
-        certificate: gateway,
-        headers: {
-          authorization: admin,
-          'x-wso2-client-id': client.client_id as string,
-          'x-wso2-mutual-auth-cert': encodeCertificateHeader(dcr.certificate.certificate),
-        },
-      });
+      const admin = dcr.server.gatewayAuthorization;
+      const onGateway = (headers: Record<string, string>) =>
+        dcr.call('GET', path, {
+          certificate: gateway,
+          headers: {
+            'x-wso2-mutual-auth-cert': encodeCertificateHeader(dcr.certificate.certificate),
+            ...headers,
+          },
+        });
+      let reply = await onGateway({ authorization: admin, 'x-wso2-client-id': client.client_id as string });
       expect(reply.status, reply.text).toBe(200);
       expect(reply.body.client_id).toBe(client.client_id);
-      reply = await dcr.call('GET', path, {
-        headers: { authorization: admin, 'x-wso2-client-id': 'someone-else' },
-      });
+      reply = await onGateway({ authorization: admin, 'x-wso2-client-id': 'someone-else' });
       expect(reply.status).toBe(401);
       expect(reply.body.error).toBe('invalid_client');
-      reply = await dcr.call('GET', path, { headers: { authorization: admin } });
+      reply = await onGateway({ authorization: admin });
       expect(reply.status).toBe(401);
+      expect(reply.body.error).toBe('invalid_client');
+      for (const authorization of [
+        dcr.server.adminAuthorization,
+        `Basic ${Buffer.from('obkit-gateway:wrong').toString('base64')}`,
+      ]) {
+        reply = await onGateway({ authorization, 'x-wso2-client-id': client.client_id as string });
+        expect(reply.status).toBe(401);
+        expect(reply.body).toEqual({
+          error: 'unauthorized',
+          error_description: "the gateway's DCR backend credential is required",
+        });
+      }
+    });
+
+    it("refuses the admin path with 403 over a connection without a certificate or with a recipient's", async () => {
+      const { client } = await dcr.registered();
+      const path = `${REGISTRATION_PATH}/${client.client_id}`;
+      const headers = {
+        authorization: dcr.server.gatewayAuthorization,
+        'x-wso2-client-id': client.client_id as string,
+      };
+      for (const certificate of [null, dcr.certificate, dcr.otherCertificate]) {
+        for (const method of ['GET', 'DELETE']) {
+          const reply = await dcr.call(method, path, { certificate, headers });
+          expect(reply.status, `${method} ${certificate ? 'recipient' : 'no'} certificate`).toBe(403);
+          expect(reply.body).toEqual({
+            error: 'access_denied',
+            error_description:
+              "the DCR backend's Basic credential is accepted only on the gateway's internal mutual-TLS connection",
+          });
+        }
+      }
+      // Nothing was deleted: the gateway connection still finds the client.
+      const reply = await dcr.call('GET', path, { certificate: gateway, headers });
+      expect(reply.status, reply.text).toBe(200);
     });
   });
 
@@ -299,10 +328,10 @@ async function forgeAccessToken(
   certificate: Certificate,
   expiresIn: number,
 ): Promise<string> {
-  const { rows } = await dcr.db.query<{ private_jwk: JWK }>(
-    `SELECT private_jwk FROM signing_keys WHERE retired_at IS NULL AND private_jwk->>'alg' = 'PS256'`,
+  const { rows } = await dcr.db.query<{ sealed_private_jwk: string }>(
+    `SELECT sealed_private_jwk FROM signing_keys WHERE retired_at IS NULL AND alg = 'PS256'`,
   );
-  const jwk = rows[0]!.private_jwk;
+  const jwk = JSON.parse(dcr.server.server.secrets.open(rows[0]!.sealed_private_jwk)) as JWK;
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     client_id: clientId,

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueNonconformingCertificate } from '../../support/pki.ts';
 import { startMockRegister, type TestRegister } from '../../support/register.ts';
 import { type DcrHarness, REGISTRATION_PATH, startHarness } from './harness.ts';
 import { databaseTargets } from './targets.ts';
@@ -183,6 +185,23 @@ describe.each(await databaseTargets())('POST /register on $name', ({ databaseUrl
   it('requires a client transport certificate (401 invalid_client)', async () => {
     const product = await dcr.seed();
     const reply = await dcr.post(await dcr.requestFor(product), { certificate: null });
+    expect(reply.status).toBe(401);
+    expect(reply.body.error).toBe('invalid_client');
+  });
+
+  it('refuses a trusted certificate without the clientAuth extended key usage (401 invalid_client)', async () => {
+    const product = await dcr.seed();
+    const issuing = {
+      certificatePem: await readFile(register.pki.issuingCaCertificate, 'utf8'),
+      keyPem: await readFile(register.pki.issuingCaKey, 'utf8'),
+    };
+    const noEku = await issueNonconformingCertificate(issuing, 'dcr-no-eku', {
+      name: 'dcr-no-eku',
+      extendedKeyUsages: null,
+    });
+    const reply = await dcr.post(await dcr.requestFor(product), {
+      certificate: { certificate: noEku.certificatePem, key: noEku.keyPem },
+    });
     expect(reply.status).toBe(401);
     expect(reply.body.error).toBe('invalid_client');
   });

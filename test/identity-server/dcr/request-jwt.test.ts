@@ -1,3 +1,4 @@
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildRegistrationRequest,
@@ -10,11 +11,14 @@ import { startMockRegister, type TestRegister } from '../../support/register.ts'
 import { type DcrHarness, startHarness } from './harness.ts';
 import { databaseTargets } from './targets.ts';
 
+/** Short, so the rotation test can wait it out; the default is 10 s. */
+const REFETCH_COOLDOWN_MS = 1500;
+
 /** Time-relative variations are getters: evaluated when the test runs, not when the file loads. */
 type Variation = Partial<RegistrationRequestOptions>;
 const now = () => Math.floor(Date.now() / 1000);
 
-/** Request JWT rules (cdr-dcr-rules.md, "Request JWT"): each rejected variation, then its accepted twin. */
+/** Request JWT rules (docs/dcr-rules.md, "The request JWT"): each rejected variation, then its accepted twin. */
 const rejected: Array<[string, Variation, string, RegExp?]> = [
   [
     'iss other than the software_id',
@@ -230,10 +234,29 @@ describe.each(await databaseTargets())('request JWT rules on $name', ({ database
   let ssa: string;
   beforeAll(async () => {
     register = await startMockRegister({ databaseUrl });
-    dcr = await startHarness({ register, databaseUrl });
+    dcr = await startHarness({
+      register,
+      databaseUrl,
+      overrides: { open_banking: { dcr: { jwks_retriever: { refetch_cooldown: REFETCH_COOLDOWN_MS } } } },
+    });
     product = await dcr.seed();
     ssa = await product.getSsa();
   });
+  /** How often the Register served a recipient JWKS, from its own metrics. */
+  const recipientJwksFetches = async () => {
+    const agent = new Agent({ connect: { ca: register.caPem } });
+    try {
+      const metrics = await (
+        await request(`${register.managementUrl}/metrics`, { dispatcher: agent })
+      ).body.text();
+      return metrics
+        .split('\n')
+        .filter((line) => line.startsWith('obkit_http_requests_total{') && line.includes('/recipient-jwks/'))
+        .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+    } finally {
+      await agent.close();
+    }
+  };
   afterAll(async () => {
     await dcr?.close();
     await register?.close();
@@ -303,22 +326,35 @@ describe.each(await databaseTargets())('request JWT rules on $name', ({ database
       expect(reply.body.error_description).toMatch(/no key/);
     });
 
-    it('refetches jwks_uri once when the kid is new (recipient key rotation)', async () => {
+    it('refetches jwks_uri for a new kid at most once per cool-down (recipient key rotation)', async () => {
       const fresh = await dcr.seed();
       // The first request caches the recipient's JWKS; the recipient then rotates to a new key.
       const first = await dcr.post(await dcr.requestFor(fresh, { claims: { iss: 'wrong' } }));
       expect(first.status).toBe(400);
       const rotated = await createRecipientKeys({ alg: 'ES256' });
       await register.client.putRecipientJwks(fresh.softwareProductId, rotated.jwks);
+      // Within the cool-down an unknown kid costs no fetch: three tries, no request to jwks_uri.
+      const fetchesBefore = await recipientJwksFetches();
+      for (let i = 0; i < 3; i++) {
+        const early = await dcr.post(await dcr.requestFor(fresh, { key: rotated }));
+        expect(early.status).toBe(400);
+        expect(early.body.error_description).toMatch(/no key/);
+      }
+      expect(await recipientJwksFetches()).toBe(fetchesBefore);
+      await new Promise((resolve) => setTimeout(resolve, REFETCH_COOLDOWN_MS));
       const reply = await dcr.post(await dcr.requestFor(fresh, { key: rotated }));
       expect(reply.status, reply.text).toBe(201);
+      expect(await recipientJwksFetches()).toBe(fetchesBefore + 1);
     });
 
-    it('rejects when jwks_uri cannot be fetched or holds no keys', async () => {
+    it('rejects when jwks_uri cannot be fetched or holds no keys, without internal detail', async () => {
       const unreachable = await dcr.seed({ metadata: { jwks_uri: 'https://127.0.0.1:1/jwks' } });
       let reply = await dcr.post(await dcr.requestFor(unreachable));
       expect(reply.status).toBe(400);
       expect(reply.body.error).toBe('invalid_client_metadata');
+      expect(reply.body.error_description).toBe(
+        "the recipient's jwks_uri could not be used: https://127.0.0.1:1/jwks could not be fetched",
+      );
       const empty = await dcr.seed();
       await register.client.putRecipientJwks(empty.softwareProductId, { keys: [] }).catch(() => undefined);
       const emptyUri = `${register.url}/cdr-register/v1/recipient-jwks/nothing-hosted-${crypto.randomUUID()}`;

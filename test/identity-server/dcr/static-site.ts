@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { SERVER_TLS_PROFILE } from '../../../lib/http/tls-profile.ts';
 
 /**
  * A tiny HTTPS site on 127.0.0.1, port 0, with the sandbox server certificate: what a recipient's
@@ -23,7 +24,11 @@ export async function startStaticSite(pki: {
   const pages = new Map<string, { status: number; body: unknown }>();
   const requests: string[] = [];
   const server = https.createServer(
-    { cert: await readFile(pki.serverCertificate), key: await readFile(pki.serverKey) },
+    {
+      ...SERVER_TLS_PROFILE,
+      cert: await readFile(pki.serverCertificate),
+      key: await readFile(pki.serverKey),
+    },
     (request, response) => {
       const path = (request.url ?? '/').split('?')[0]!;
       requests.push(path);

@@ -297,10 +297,12 @@ describe('outbound fetches without private addresses (SSRF guard)', () => {
     const reply = await dcr.post(await dcr.requestFor(product));
     expect(reply.status).toBe(400);
     expect(reply.body.error).toBe('invalid_client_metadata');
-    expect(reply.body.error_description).toMatch(/private address/);
+    expect(reply.body.error_description).toMatch(/not an allowed destination \(not a public address\)/);
     const literal = await dcr.seed({
       metadata: { jwks_uri: product.jwksUri.replace('localhost', '127.0.0.1') },
     });
-    expect((await dcr.post(await dcr.requestFor(literal))).body.error_description).toMatch(/private address/);
+    expect((await dcr.post(await dcr.requestFor(literal))).body.error_description).toMatch(
+      /not an allowed destination/,
+    );
   });
 });

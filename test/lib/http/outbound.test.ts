@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPrivateAddress, OutboundClient, type OutboundError } from '../../../lib/http/outbound.ts';
+import { SERVER_TLS_PROFILE } from '../../../lib/http/tls-profile.ts';
 import { ensureSandboxPki } from '../../../lib/pki/index.ts';
 
 let server: https.Server;
@@ -16,7 +17,11 @@ beforeAll(async () => {
   const pki = await ensureSandboxPki(await mkdtemp(join(tmpdir(), 'obkit-outbound-')));
   ca = await readFile(pki.caBundle, 'utf8');
   server = https.createServer(
-    { cert: await readFile(pki.serverCertificate), key: await readFile(pki.serverKey) },
+    {
+      ...SERVER_TLS_PROFILE,
+      cert: await readFile(pki.serverCertificate),
+      key: await readFile(pki.serverKey),
+    },
     (req, res) => {
       if (req.url === '/jwks') return res.end(JSON.stringify({ keys: [] }));
       if (req.url === '/big') return res.end('x'.repeat(4096));
@@ -71,21 +76,68 @@ describe('guarded outbound fetch', () => {
     await client.close();
   });
 
-  it('classifies addresses', () => {
+  it('tells the caller only that a URL could not be fetched, and logs the detail', async () => {
+    const logged: Array<{ url: string; reason: string; detail: string }> = [];
+    const logger = { warn: (entry: (typeof logged)[number]) => logged.push(entry) };
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = https.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const refused = `https://127.0.0.1:${closedPort}/jwks`;
+    const untrusted = new OutboundClient({ ...policy, allowPrivateAddresses: true }, logger as never);
+    const failures = [
+      await untrusted.get(refused).catch((error: OutboundError) => error),
+      await untrusted.get(`${base}/jwks`).catch((error: OutboundError) => error),
+    ] as OutboundError[];
+    await untrusted.close();
+    expect(failures.map((failure) => failure.message)).toEqual([
+      `${refused} could not be fetched`,
+      `${base}/jwks could not be fetched`,
+    ]);
+    for (const failure of failures)
+      expect(failure.message).not.toMatch(/ECONNREFUSED|self-signed|certificate/i);
+    expect(failures[0]!.detail).toMatch(/ECONNREFUSED/);
+    expect(failures[1]!.detail).toMatch(/certificate/i);
+    expect(logged.map((entry) => entry.detail)).toEqual(failures.map((failure) => failure.detail));
+  });
+
+  it('classifies addresses: only public unicast is a destination', () => {
     for (const address of [
       '127.0.0.1',
+      '0.0.0.0',
       '10.0.0.1',
       '172.20.1.1',
       '192.168.1.1',
       '169.254.169.254',
+      '100.64.0.1',
+      '203.0.113.9',
+      '255.255.255.255',
+      '::',
       '::1',
       'fd00::1',
+      'fe80::1',
+      '2001:db8::1',
+      // IPv4-mapped (::ffff:0:0/96): judged by the IPv4 address inside.
       '::ffff:127.0.0.1',
+      '::ffff:a00:1',
+      // IPv4-compatible (::/96), deprecated: refused whatever it carries.
+      '::7f00:1',
+      '::8.8.8.8',
+      // 6to4 (2002::/16) of 127.0.0.1 and 10.0.0.1.
+      '2002:7f00:1::1',
+      '2002:a00:1::',
+      // NAT64 well-known and local-use prefixes, Teredo.
+      '64:ff9b::808:808',
+      '64:ff9b:1::1',
+      '2001::1',
     ]) {
       expect(isPrivateAddress(address), address).toBe(true);
     }
-    for (const address of ['1.1.1.1', '203.0.113.9', '2606:4700::1111']) {
+    for (const address of ['1.1.1.1', '8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1']) {
       expect(isPrivateAddress(address), address).toBe(false);
     }
+    expect(isPrivateAddress('localhost')).toBe(false);
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type tls from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidClientMetadata } from '../../../lib/http/errors.ts';
+import { InvalidClientMetadata, renderError } from '../../../lib/http/errors.ts';
 import {
   decodeCertificateHeader,
   encodeCertificateHeader,
@@ -18,10 +18,12 @@ import {
   issueCertificate,
   type SandboxPki,
 } from '../../../lib/pki/index.ts';
+import { DatabaseUnavailable } from '../../../lib/storage/index.ts';
 
 let pki: SandboxPki;
 let service: Service;
 let base: string;
+let management: string;
 let ready = true;
 let trustFile: string;
 
@@ -39,6 +41,7 @@ beforeAll(async () => {
       clientCas: [trustFile, pki.internalCaCertificate],
       requestCert: true,
     },
+    managementPort: 0,
     readiness: {
       database: () => {
         if (!ready) throw new Error('connection refused');
@@ -51,6 +54,9 @@ beforeAll(async () => {
   service.app.get('/boom', async () => {
     throw new Error('secret internals');
   });
+  service.app.get('/database-down', async () => {
+    throw new DatabaseUnavailable(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+  });
   service.app.get('/verified', async (req) => ({ verified: (req.raw.socket as tls.TLSSocket).authorized }));
   service.app.get('/whoami', async (req) => ({
     gateway: isGatewayConnection(req.raw.socket as tls.TLSSocket, [
@@ -59,6 +65,7 @@ beforeAll(async () => {
   }));
   const port = await service.listen(0, '127.0.0.1');
   base = `https://localhost:${port}`;
+  management = `https://localhost:${service.managementPort}`;
 });
 afterAll(() => service.close());
 
@@ -66,19 +73,19 @@ const agent = (cert?: string, key?: string) =>
   new Agent({ connect: { ca: [readFileSyncCache.ca!], ...(cert ? { cert, key } : {}) } });
 const readFileSyncCache: { ca?: string } = {};
 
-async function get(path: string, dispatcher?: Agent) {
+async function get(path: string, dispatcher?: Agent, origin = base) {
   readFileSyncCache.ca ??= await readFile(pki.caBundle, 'utf8');
-  const response = await request(`${base}${path}`, { dispatcher: dispatcher ?? agent() });
+  const response = await request(`${origin}${path}`, { dispatcher: dispatcher ?? agent() });
   const text = await response.body.text();
   return { status: response.statusCode, headers: response.headers, text };
 }
 
 describe('HTTPS service scaffold', () => {
-  it('reports liveness, and readiness from its checks', async () => {
-    expect(JSON.parse((await get('/health/live')).text)).toEqual({ status: 'UP' });
-    expect((await get('/health/ready')).status).toBe(200);
+  it('reports liveness, and readiness from its checks, on the management port', async () => {
+    expect(JSON.parse((await get('/health/live', undefined, management)).text)).toEqual({ status: 'UP' });
+    expect((await get('/health/ready', undefined, management)).status).toBe(200);
     ready = false;
-    const down = await get('/health/ready');
+    const down = await get('/health/ready', undefined, management);
     ready = true;
     expect(down.status).toBe(503);
     expect(JSON.parse(down.text)).toEqual({
@@ -87,13 +94,24 @@ describe('HTTPS service scaffold', () => {
     });
   });
 
-  it('serves Prometheus metrics including request counts', async () => {
-    await get('/health/live');
-    const metrics = await get('/metrics');
+  it('serves Prometheus metrics with the public request counts on the management port', async () => {
+    await get('/verified');
+    const metrics = await get('/metrics', undefined, management);
     expect(metrics.headers['content-type']).toMatch(/text\/plain/);
     expect(metrics.text).toMatch(
-      /http_requests_total\{method="GET",route="\/health\/live",status="200",service="probe"\} \d+/,
+      /obkit_http_requests_total\{method="GET",route="\/verified",status="200",component="probe"\} \d+/,
     );
+  });
+
+  it('serves neither health nor metrics on the public port, and nothing else on the management port', async () => {
+    for (const path of ['/health/live', '/health/ready', '/metrics']) {
+      const response = await get(path);
+      expect(response.status, path).toBe(404);
+      expect(response.text).not.toMatch(/UP|http_requests_total|nodejs_version/);
+    }
+    const other = await get('/verified', undefined, management);
+    expect(other.status).toBe(404);
+    expect(JSON.parse(other.text).error).toBe('not_found');
   });
 
   it('renders protocol errors in one shape and hides internals of unexpected ones', async () => {
@@ -109,6 +127,33 @@ describe('HTTPS service scaffold', () => {
     const missing = await get('/nowhere');
     expect(missing.status).toBe(404);
     expect(JSON.parse(missing.text).error).toBe('not_found');
+  });
+
+  it('answers a known path with another method 405 and Allow, in JSON', async () => {
+    readFileSyncCache.ca ??= await readFile(pki.caBundle, 'utf8');
+    const response = await request(`${base}/fail`, { method: 'DELETE', dispatcher: agent() });
+    expect(response.statusCode).toBe(405);
+    expect(response.headers.allow).toBe('GET, HEAD');
+    expect(await response.body.json()).toEqual({
+      error: 'method_not_allowed',
+      error_description: 'DELETE is not allowed here; allowed: GET, HEAD',
+    });
+  });
+
+  it('answers an unreachable database with 503 and Retry-After, never 500', async () => {
+    const down = await get('/database-down');
+    expect(down.status).toBe(503);
+    expect(down.headers['retry-after']).toBe('2');
+    expect(JSON.parse(down.text)).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'the database is unavailable; retry shortly',
+    });
+    expect(down.text).not.toContain('5432');
+    expect(renderError(new DatabaseUnavailable(null), 'wso2').body).toEqual({
+      code: 503,
+      message: 'Service Unavailable',
+      description: 'the database is unavailable; retry shortly',
+    });
   });
 
   it('recognises the gateway only by its internal certificate, not by a recipient certificate named alike', async () => {
@@ -134,12 +179,12 @@ describe('HTTPS service scaffold', () => {
     const verified = async () =>
       JSON.parse((await get('/verified', agent(newClient.certificatePem, newClient.keyPem))).text).verified;
     const keptAlive = agent();
-    expect((await get('/health/live', keptAlive)).status).toBe(200);
+    expect((await get('/verified', keptAlive)).status).toBe(200);
     expect(await verified()).toBe(false);
 
     await writeFile(trustFile, `${await readFile(trustFile, 'utf8')}${newCa.certificatePem}`);
     await expect.poll(verified, { timeout: 5000 }).toBe(true);
-    expect((await get('/health/live', keptAlive)).status).toBe(200);
+    expect((await get('/verified', keptAlive)).status).toBe(200);
   });
 });
 
@@ -152,5 +197,55 @@ describe('forwarded certificate header', () => {
     expect(decodeCertificateHeader('not-a-certificate')).toBeUndefined();
     expect(decodeCertificateHeader(['a', 'b'])).toBeUndefined();
     expect(decodeCertificateHeader(undefined)).toBeUndefined();
+  });
+});
+
+describe('draining on shutdown', () => {
+  it('turns readiness to 503, finishes the request in flight with Connection: close and refuses new connections', async () => {
+    const draining = createService({
+      name: 'draining',
+      logLevel: 'silent',
+      tls: { certificate: pki.serverCertificate, privateKey: pki.serverKey },
+      managementPort: 0,
+      shutdownGraceSeconds: 10,
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    draining.app.get('/wait', async () => {
+      arrived();
+      await released;
+      return { done: true };
+    });
+    const port = await draining.listen(0, '127.0.0.1');
+    const url = `https://localhost:${port}`;
+    readFileSyncCache.ca ??= await readFile(pki.caBundle, 'utf8');
+    const client = agent();
+    const pending = request(`${url}/wait`, { dispatcher: client });
+    await inFlight;
+
+    const drained = draining.drain();
+    expect(draining.stopping.aborted).toBe(true);
+    // The management listener stays up through the drain, so probes read the 503.
+    const readiness = await get('/health/ready', agent(), `https://localhost:${draining.managementPort}`);
+    expect(readiness.status).toBe(503);
+    expect(JSON.parse(readiness.text)).toEqual({
+      status: 'DOWN',
+      checks: { shutdown: 'DOWN: shutting down' },
+    });
+    await expect(request(`${url}/wait`, { dispatcher: agent() })).rejects.toThrow();
+
+    release();
+    const response = await pending;
+    expect(response.statusCode).toBe(200);
+    expect(response.headers.connection).toBe('close');
+    expect(await response.body.json()).toEqual({ done: true });
+    await drained;
+    await draining.close();
   });
 });
