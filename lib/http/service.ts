@@ -134,6 +134,9 @@ export function createService(options: ServiceOptions): Service {
     return managementPort;
   };
   let server!: https.Server;
+  // A service may bind its port before fastify has booted (the identity server binds first to learn its
+  // own URL); a request routed by an unbooted fastify crashes the process, so it is told to come back.
+  let routesReady = false;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line per request comes from the onResponse hook below, with the route and timing.
@@ -156,6 +159,10 @@ export function createService(options: ServiceOptions): Service {
         (req, res) => {
           inFlight.track(res);
           if (options.preRoute?.(req, res)) return;
+          if (!routesReady) {
+            answerStarting(res, shapeOf(req.url ?? '/'));
+            return;
+          }
           handler(req, res);
         },
       );
@@ -163,6 +170,9 @@ export function createService(options: ServiceOptions): Service {
     },
   }) as unknown as FastifyInstance;
 
+  app.addHook('onReady', async () => {
+    routesReady = true;
+  });
   observeRequests(app, metrics);
   const routes = new RouteTable(app);
   renderErrorsAsJson(app, shapeOf, routes);
@@ -343,6 +353,12 @@ function renderErrorsAsJson(
     }
     reply.code(404).send(errorBody(shape, 404, `no resource at ${request.method} ${path}`));
   });
+}
+
+/** 503 with `Retry-After`, in the surface's shape, for a request that arrives before the routes are ready. */
+function answerStarting(res: ServerResponse, shape: ErrorShape): void {
+  const body = JSON.stringify(errorBody(shape, 503, 'the service is starting; retry shortly'));
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
 }
 
 /** A JSON 400 (431 for oversized headers, 408 for a timed-out request) on a socket the HTTP parser gave up on. */

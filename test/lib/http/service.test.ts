@@ -249,3 +249,29 @@ describe('draining on shutdown', () => {
     await draining.close();
   });
 });
+
+describe('a port bound before the routes are ready', () => {
+  it('answers 503 with Retry-After in the surface shape, then serves once fastify is ready', async () => {
+    const early = createService({
+      name: 'early',
+      logLevel: 'silent',
+      tls: { certificate: pki.serverCertificate, privateKey: pki.serverKey },
+      managementPort: 0,
+    });
+    early.app.get('/feed', async () => ({ served: true }));
+    // As the identity server does: bind first (to learn the URL), boot the routes afterwards.
+    await new Promise<void>((resolve) => early.server.listen(0, '127.0.0.1', resolve));
+    const address = early.server.address();
+    const url = `https://localhost:${typeof address === 'object' && address ? address.port : 0}`;
+    const starting = await get('/feed', undefined, url);
+    expect(starting.status).toBe(503);
+    expect(starting.headers['retry-after']).toBe('1');
+    expect(JSON.parse(starting.text)).toMatchObject({ error: expect.any(String) });
+
+    await early.app.ready();
+    const served = await get('/feed', undefined, url);
+    expect(served.status).toBe(200);
+    expect(JSON.parse(served.text)).toEqual({ served: true });
+    await early.close();
+  });
+});
