@@ -147,8 +147,18 @@ describe.skipIf(!browser.run)(`consent in headless chromium ${browser.reason}`, 
     return new URL((await leaving).url());
   };
 
-  const start = async (claims: Record<string, unknown> = {}) => {
+  /**
+   * Each test on a new page with no cookies: the previous test's page may still be failing its navigation
+   * to recipient.example, which would interrupt this test's first `goto`.
+   */
+  const freshPage = async () => {
+    await page.close();
+    page = await launched.context.newPage();
     await launched.context.clearCookies();
+  };
+
+  const start = async (claims: Record<string, unknown> = {}) => {
+    await freshPage();
     const { path } = await pushed(claims);
     await page.goto(`${is.url}${path}`);
   };
@@ -208,7 +218,7 @@ describe.skipIf(!browser.run)(`consent in headless chromium ${browser.reason}`, 
   });
 
   it('sends an expired request back to the recipient with invalid_request_uri', async () => {
-    await launched.context.clearCookies();
+    await freshPage();
     const { path } = await pushed({ exp: Math.floor(Date.now() / 1000) + 2 });
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const arrived = await arrival(() => page.goto(`${is.url}${path}`));
