@@ -22,35 +22,30 @@ export class OAuthError extends Error {
   }
 }
 
-export class InvalidRequest extends OAuthError {
-  constructor(description: string) {
-    super(400, 'invalid_request', description);
-  }
+/** An OAuth error class that differs from the others only by its status and `error` code. */
+function oauthError(name: string, status: number, error: string, defaultDescription?: string) {
+  const errorClass = class extends OAuthError {
+    constructor(description = defaultDescription ?? error) {
+      super(status, error, description);
+    }
+  };
+  Object.defineProperty(errorClass, 'name', { value: name });
+  return errorClass;
 }
 
-export class InvalidClientMetadata extends OAuthError {
-  constructor(description: string) {
-    super(400, 'invalid_client_metadata', description);
-  }
-}
-
-export class InvalidRedirectUri extends OAuthError {
-  constructor(description: string) {
-    super(400, 'invalid_redirect_uri', description);
-  }
-}
-
-export class InvalidSoftwareStatement extends OAuthError {
-  constructor(description: string) {
-    super(400, 'invalid_software_statement', description);
-  }
-}
-
-export class InvalidClient extends OAuthError {
-  constructor(description: string) {
-    super(401, 'invalid_client', description);
-  }
-}
+// The table: one row per error that carries nothing but a description.
+export const InvalidRequest = oauthError('InvalidRequest', 400, 'invalid_request');
+export const InvalidClientMetadata = oauthError('InvalidClientMetadata', 400, 'invalid_client_metadata');
+export const InvalidRedirectUri = oauthError('InvalidRedirectUri', 400, 'invalid_redirect_uri');
+export const InvalidSoftwareStatement = oauthError(
+  'InvalidSoftwareStatement',
+  400,
+  'invalid_software_statement',
+);
+export const InvalidClient = oauthError('InvalidClient', 401, 'invalid_client');
+export const AccessDenied = oauthError('AccessDenied', 403, 'access_denied');
+export const NotFound = oauthError('NotFound', 404, 'not_found', 'no such resource');
+export const GatewayTimeout = oauthError('GatewayTimeout', 504, 'gateway_timeout');
 
 export class InvalidToken extends OAuthError {
   constructor(description: string) {
@@ -68,21 +63,15 @@ export class InsufficientScope extends OAuthError {
   }
 }
 
-export class AccessDenied extends OAuthError {
-  constructor(description: string) {
-    super(403, 'access_denied', description);
-  }
-}
-
-export class NotFound extends OAuthError {
-  constructor(description = 'no such resource') {
-    super(404, 'not_found', description);
-  }
-}
-
 export class MethodNotAllowed extends OAuthError {
   constructor(allowed: string[]) {
     super(405, 'method_not_allowed', `allowed methods: ${allowed.join(', ')}`, { allow: allowed.join(', ') });
+  }
+}
+
+export class PayloadTooLarge extends OAuthError {
+  constructor(limit: number) {
+    super(413, 'invalid_request', `the request body exceeds ${limit} bytes`);
   }
 }
 
@@ -123,12 +112,6 @@ export class BadGateway extends OAuthError {
   }
 }
 
-export class GatewayTimeout extends OAuthError {
-  constructor(description: string) {
-    super(504, 'gateway_timeout', description);
-  }
-}
-
 /** WSO2 REST (publisher/admin/devportal) error: `{"code","message","description"}`. */
 export class ApiError extends Error {
   readonly status: number;
@@ -143,6 +126,55 @@ export class ApiError extends Error {
     return { code: this.status, message: this.message, description: this.description };
   }
 }
+
+/**
+ * CDR Register error (the sandbox Register): `{"errors":[{"code","title","detail"}]}` with the CDS
+ * error URNs the ACCC mock Register answers with.
+ */
+export class CdsError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly title: string;
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    code: string,
+    title: string,
+    detail: string,
+    headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.title = title;
+    this.headers = headers;
+  }
+  get body() {
+    return { errors: [{ code: this.code, title: this.title, detail: this.message }] };
+  }
+}
+
+function cdsError(name: string, status: number, code: string, title: string) {
+  const errorClass = class extends CdsError {
+    constructor(detail: string, headers: Record<string, string> = {}) {
+      super(status, `urn:au-cds:error:cds-all:${code}`, title, detail, headers);
+    }
+  };
+  Object.defineProperty(errorClass, 'name', { value: name });
+  return errorClass;
+}
+
+export const InvalidField = cdsError('InvalidField', 400, 'Field/Invalid', 'Invalid Field');
+export const Unauthorized = cdsError('Unauthorized', 401, 'Authorisation/Unauthorized', 'Unauthorized');
+/** The data recipient, its brand or the software product is not ACTIVE in the Register. */
+export const AdrStatusNotActive = cdsError(
+  'AdrStatusNotActive',
+  403,
+  'Authorisation/AdrStatusNotActive',
+  'ADR Status Is Not Active',
+);
+export const ResourceNotFound = cdsError('ResourceNotFound', 404, 'Resource/NotFound', 'Resource Not Found');
 
 export interface RenderedError {
   status: number;
@@ -194,6 +226,7 @@ export function errorBody(shape: ErrorShape, status: number, description: string
 export function renderError(error: unknown, shape: ErrorShape = 'oauth'): RenderedError {
   if (error instanceof OAuthError) return { status: error.status, headers: error.headers, body: error.body };
   if (error instanceof ApiError) return { status: error.status, headers: {}, body: error.body };
+  if (error instanceof CdsError) return { status: error.status, headers: error.headers, body: error.body };
   if (error instanceof TooManyRequests) {
     return {
       status: 429,

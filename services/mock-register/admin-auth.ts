@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import { Unauthorized } from '../../lib/http/errors.ts';
 import type { AdminLockout } from '../../lib/limits/admin-lockout.ts';
-import { Unauthorized } from './errors.ts';
 
 /**
  * The admin Basic credential (`[obkit.admin]`), compared in constant time over fixed-length digests so

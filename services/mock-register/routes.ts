@@ -1,9 +1,10 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { clientCertificateVerdict } from '../../lib/http/client-certificate.ts';
+import { InvalidField, ResourceNotFound, Unauthorized } from '../../lib/http/errors.ts';
 import type { AdminLockout } from '../../lib/limits/admin-lockout.ts';
 import { adminGuard } from './admin-auth.ts';
-import { InvalidField, ResourceNotFound, renderRegisterError, Unauthorized } from './errors.ts';
+import { renderRegisterError } from './errors.ts';
 import { publicJwksSchema, type RecipientJwks } from './recipient-jwks.ts';
 import type { RegisterSigningKeys } from './signing-keys.ts';
 import {
@@ -36,8 +37,12 @@ const INDUSTRIES = ['banking', 'energy', 'telco', 'all'];
  */
 export async function registerRoutes(app: FastifyInstance, deps: RegisterRouteDependencies): Promise<void> {
   app.setErrorHandler(renderRegisterError);
-  const requireAdmin = adminGuard(deps.admin, deps.adminLockout);
+  publicRoutes(app, deps);
+  await app.register(async (admin) => adminRoutes(admin, deps));
+}
 
+/** What the CDR Register publishes: its JWKS, SSAs, and (sandbox only) hosted recipient documents. */
+function publicRoutes(app: FastifyInstance, deps: RegisterRouteDependencies): void {
   app.get('/cdr-register/v1/jwks', async () => deps.keys.publishedJwks());
 
   app.get<{ Params: { industry: string; brandId: string; softwareProductId: string } }>(
@@ -76,56 +81,57 @@ export async function registerRoutes(app: FastifyInstance, deps: RegisterRouteDe
       return product.metadata.redirect_uris;
     },
   );
+}
 
-  await app.register(async (admin) => {
-    admin.addHook('onRequest', requireAdmin);
+/** Admin (Basic): software products, their statuses, hosted recipient JWKS and key rotation. */
+function adminRoutes(admin: FastifyInstance, deps: RegisterRouteDependencies): void {
+  admin.addHook('onRequest', adminGuard(deps.admin, deps.adminLockout));
 
-    admin.get('/admin/software-products', async () => ({ data: await deps.products.list() }));
+  admin.get('/admin/software-products', async () => ({ data: await deps.products.list() }));
 
-    admin.put<{ Params: { softwareProductId: string } }>(
-      '/admin/software-products/:softwareProductId',
-      async (request, reply) => {
-        const id = pathIdentifier(request.params.softwareProductId);
-        const { product, outcome } = await deps.products.put(id, productInputSchema.parse(request.body));
-        reply.code(outcome === 'created' ? 201 : 200).header('x-obkit-outcome', outcome);
-        return product;
-      },
-    );
+  admin.put<{ Params: { softwareProductId: string } }>(
+    '/admin/software-products/:softwareProductId',
+    async (request, reply) => {
+      const id = pathIdentifier(request.params.softwareProductId);
+      const { product, outcome } = await deps.products.put(id, productInputSchema.parse(request.body));
+      reply.code(outcome === 'created' ? 201 : 200).header('x-obkit-outcome', outcome);
+      return product;
+    },
+  );
 
-    admin.get<{ Params: { softwareProductId: string } }>(
-      '/admin/software-products/:softwareProductId',
-      async (request) => {
-        const product = await deps.products.get(request.params.softwareProductId);
-        if (!product) throw new ResourceNotFound(`No software product ${request.params.softwareProductId}`);
-        return product;
-      },
-    );
+  admin.get<{ Params: { softwareProductId: string } }>(
+    '/admin/software-products/:softwareProductId',
+    async (request) => {
+      const product = await deps.products.get(request.params.softwareProductId);
+      if (!product) throw new ResourceNotFound(`No software product ${request.params.softwareProductId}`);
+      return product;
+    },
+  );
 
-    admin.put<{ Params: { softwareProductId: string } }>(
-      '/admin/software-products/:softwareProductId/status',
-      async (request) => {
-        const change = statusChangeSchema.parse(request.body);
-        const product = await deps.products.setStatus(request.params.softwareProductId, change);
-        if (!product) throw new ResourceNotFound(`No software product ${request.params.softwareProductId}`);
-        return product;
-      },
-    );
+  admin.put<{ Params: { softwareProductId: string } }>(
+    '/admin/software-products/:softwareProductId/status',
+    async (request) => {
+      const change = statusChangeSchema.parse(request.body);
+      const product = await deps.products.setStatus(request.params.softwareProductId, change);
+      if (!product) throw new ResourceNotFound(`No software product ${request.params.softwareProductId}`);
+      return product;
+    },
+  );
 
-    admin.put<{ Params: { softwareProductId: string } }>(
-      '/admin/recipient-jwks/:softwareProductId',
-      async (request, reply) => {
-        const id = pathIdentifier(request.params.softwareProductId);
-        const outcome = await deps.recipientJwks.put(id, publicJwksSchema.parse(request.body));
-        reply.code(outcome === 'created' ? 201 : 200).header('x-obkit-outcome', outcome);
-        return { softwareProductId: id, outcome };
-      },
-    );
+  admin.put<{ Params: { softwareProductId: string } }>(
+    '/admin/recipient-jwks/:softwareProductId',
+    async (request, reply) => {
+      const id = pathIdentifier(request.params.softwareProductId);
+      const outcome = await deps.recipientJwks.put(id, publicJwksSchema.parse(request.body));
+      reply.code(outcome === 'created' ? 201 : 200).header('x-obkit-outcome', outcome);
+      return { softwareProductId: id, outcome };
+    },
+  );
 
-    admin.post('/admin/signing-keys/rotate', async () => {
-      const kid = await deps.keys.rotate();
-      const published = (await deps.keys.publishedJwks()).keys.map((key) => key.kid);
-      return { kid, published };
-    });
+  admin.post('/admin/signing-keys/rotate', async () => {
+    const kid = await deps.keys.rotate();
+    const published = (await deps.keys.publishedJwks()).keys.map((key) => key.kid);
+    return { kid, published };
   });
 }
 

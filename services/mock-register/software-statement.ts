@@ -6,7 +6,7 @@ import {
   type SoftwareStatementClaims,
   SSA_LIFETIME_SECONDS,
 } from '../../lib/cdr/software-statement.ts';
-import { AdrStatusNotActive } from './errors.ts';
+import { AdrStatusNotActive } from '../../lib/http/errors.ts';
 import type { RegisterSigningKeys } from './signing-keys.ts';
 
 /** Refuses an SSA unless data recipient, brand and software product are all ACTIVE, as the Register does. */
