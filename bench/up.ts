@@ -3,7 +3,8 @@
 // the same one), and a second `obkit configure` (no smoke test: the configure steps alone) against the
 // running stack, with the CPU of every process of the stack per phase, so figures taken on a busy
 // machine still say where the time goes. Targets (2-core CI machine): cold ≤ 8 s, warm ≤ 3 s,
-// configure ≤ 1 s. Free ports, temporary state directory.
+// configure ≤ 1 s. Free ports, temporary state directory. The processes run from their bundles (what
+// `obkit up` runs, lib/process/bundles.ts); a warm start from the TypeScript sources is the same-run baseline.
 // BENCH_UP_OPTIONS=1 adds the embedded-database options measured in the same run: one shared PGlite
 // (what `obkit up` runs) against one PGlite per service, from the cluster template and without it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBundles } from '../lib/process/bundles.ts';
 import { clusterTemplatePath } from '../lib/storage/pglite-template.ts';
 import { freeBasePort } from '../test/support/ports.ts';
 
@@ -89,6 +91,7 @@ function sample(pid: number): Sample {
 async function timeUp(
   stateDir: string,
   basePort: number,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ phases: PhaseFigure[]; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
@@ -96,7 +99,7 @@ async function timeUp(
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, OBKIT__OBKIT__LOG_LEVEL: 'warn' },
+      env: { ...process.env, OBKIT__OBKIT__LOG_LEVEL: 'warn', ...env },
     },
   );
   const samples: Sample[] = [sample(child.pid!)];
@@ -161,9 +164,13 @@ function printRun(title: string, phases: PhaseFigure[], target: number): number 
 const stateDir = await mkdtemp(join(tmpdir(), 'obkit-bench-up-'));
 try {
   await prepareTemplate(stateDir);
+  await prepareBundles();
   const basePort = await freeBasePort();
   const cold = await timeUp(stateDir, basePort);
   await stop(cold.child);
+  // Same-run baseline: the processes and the CLI's `up` from the TypeScript sources.
+  const sources = await timeUp(stateDir, basePort, { OBKIT_BUNDLES: '0' });
+  await stop(sources.child);
   const warm = await timeUp(stateDir, basePort);
   const stackBefore = treeCpu(warm.child.pid!);
   const configure = timeCommand([OBKIT, 'configure', '--state-dir', stateDir, '--no-smoke', '--json']);
@@ -171,7 +178,9 @@ try {
   const withSmoke = timeCommand([OBKIT, 'configure', '--state-dir', stateDir, '--json']);
   await stop(warm.child);
   printRun('obkit up → smoke passed (cold)', cold.phases, 8);
-  printRun('obkit up → smoke passed (warm)', warm.phases, 3);
+  const warmTotal = printRun('obkit up → smoke passed (warm)', warm.phases, 3);
+  const sourcesTotal = printRun('  baseline: warm from the sources', sources.phases, 3);
+  console.log(`    bundles / sources (warm): ×${(warmTotal / sourcesTotal).toFixed(2)} of the time`);
   console.log(
     `${'second obkit configure'.padEnd(34)} ${configure.seconds.toFixed(2).padStart(6)} s   target ≤ 1 s   ${configure.seconds <= 1 ? 'ok' : 'OVER'}   CPU ${configure.cpu.toFixed(2)} s (CLI) + ${stackCpu.toFixed(2)} s (services)`,
   );
@@ -203,6 +212,19 @@ async function prepareTemplate(dir: string): Promise<void> {
   console.log(
     `cluster template: ${((performance.now() - started) / 1000).toFixed(2)} s, CPU ${cpu.toFixed(2)} s (once per install; then copied in ≈0.1 s)`,
   );
+}
+
+/** Like the template: the bundles are built once per change of the sources, and reported on their own. */
+async function prepareBundles(): Promise<void> {
+  const before = procStat(process.pid)!.cpu;
+  const started = performance.now();
+  const bundles = await ensureBundles((line) => console.log(`bundles: ${line}`));
+  if (!bundles) throw new Error('the bench measures `obkit up` from its bundles: esbuild must be installed');
+  const seconds = (performance.now() - started) / 1000;
+  if (seconds > 0.1)
+    console.log(
+      `bundles: ${seconds.toFixed(2)} s, CPU ${(procStat(process.pid)!.cpu - before).toFixed(2)} s (esbuild; once per change of the sources)`,
+    );
 }
 
 /**

@@ -87,7 +87,13 @@ switch (command) {
 }
 
 async function up(argv: string[]): Promise<void> {
-  const { runUp, UP_HELP, upOptions } = await import('../scripts/lib/up.ts');
+  // The bundled `up` (built first when the sources changed) loads in half the time of the sources.
+  const { ensureBundles } = await import('../lib/process/bundles.ts');
+  const help = argv.includes('--help') || argv.includes('-h');
+  const bundles = help ? undefined : await ensureBundles((line) => console.error(`obkit up: ${line}`));
+  const { runUp, UP_HELP, upOptions }: typeof import('../scripts/lib/up.ts') = await import(
+    bundles?.of('scripts/lib/up.ts') ?? '../scripts/lib/up.ts'
+  );
   const { values } = parseCommandLine('obkit', { args: argv, options: upOptions }, UP_HELP);
   process.exitCode = await runUp(values as UpValues);
 }

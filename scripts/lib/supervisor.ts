@@ -47,6 +47,8 @@ export interface SupervisorOptions {
   policy?: RestartPolicy;
   /** Node options of particular processes. */
   nodeOptions?: Record<string, string[]>;
+  /** The file a process runs, when not `services/<name>/main.ts` (its bundle). */
+  scripts?: Record<string, string>;
 }
 
 export class Supervisor {
@@ -83,7 +85,8 @@ export class Supervisor {
     const line = { level: 'info', time: new Date().toISOString(), service: name, msg: message };
     writeSync(fd, `${JSON.stringify(line)}\n`);
     // stdin is a pipe the child watches: it stops when this process ends, however it ends.
-    const args = [...(this.#options.nodeOptions?.[name] ?? []), join(ROOT, 'services', name, 'main.ts')];
+    const script = this.#options.scripts?.[name] ?? join(ROOT, 'services', name, 'main.ts');
+    const args = [...(this.#options.nodeOptions?.[name] ?? []), script];
     const child = spawn(process.execPath, args, {
       env: { ...this.#options.env, OBKIT_SUPERVISED: '1' },
       stdio: ['pipe', fd, fd],

@@ -14,6 +14,7 @@ import {
   managementUrlOf,
 } from '../../lib/config/index.ts';
 import { ensureSandboxPki } from '../../lib/pki/index.ts';
+import { BUNDLE_ENTRIES, freshBundles } from '../../lib/process/bundles.ts';
 import { COMPILE_CACHE_DIR } from '../../lib/process/cache.ts';
 import { ownerOnlyFiles, tightenTree } from '../../lib/process/owner-only.ts';
 import { configure } from './configure.ts';
@@ -82,6 +83,8 @@ more than 5 exits within 60 s, or one that refuses its configuration, \`up\` sto
 prints the last lines of its log. \`obkit status\` shows the restarts, \`obkit logs\` the logs.
 One \`up\` per state directory (<state-dir>/up.lock). Running it again on the same state directory
 reuses the PKI, the database and every registration; remove the directory to start afresh.
+The processes run from bundles that esbuild builds in node_modules/.cache/obkit/bundles/ whenever a
+source changed (OBKIT_BUNDLES=0 runs the TypeScript sources).
 
   --config FILE          obkit TOML (also OBKIT_CONFIG), passed to every service
   --state-dir DIR        state directory (default: OBKIT_STATE_DIR, obkit.state_dir of the config, .obkit)
@@ -244,6 +247,7 @@ async function runStack(
     env: context.env,
     out,
     nodeOptions: NODE_OPTIONS,
+    scripts: bundledServices(),
     // One write at a time, in order, all done before the lock is released.
     onStatus: (processes) => {
       lockWrites = lockWrites
@@ -284,6 +288,19 @@ async function runStack(
   await writeManifest(manifestPath(stateDir), manifest);
   out('all processes stopped');
   return code || (signalled && !ready ? 130 : 0);
+}
+
+/** Each process's bundle, when the bundles are up to date (`obkit` builds them before loading this). */
+function bundledServices(): Record<string, string> | undefined {
+  const bundles = freshBundles();
+  if (!bundles) return undefined;
+  return Object.fromEntries(
+    [DATABASE, ...SERVICES].map((name) => {
+      const entry = `services/${name}/main.ts`;
+      if (!BUNDLE_ENTRIES.includes(entry)) throw new Error(`no bundle entry for ${name}`);
+      return [name, bundles.of(entry)];
+    }),
+  );
 }
 
 async function startAndConfigure(
