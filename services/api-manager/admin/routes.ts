@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { idParams } from '../../../lib/http/route-schemas.ts';
+import { idParams, schemaTyped } from '../../../lib/http/route-schemas.ts';
 import { ADMIN_API } from '../../../lib/wso2/management-api.ts';
 import { requireScope } from '../auth/require-scope.ts';
 import type { ApiManagerContext } from '../context.ts';
@@ -34,7 +34,8 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
   };
 
   await app.register(
-    async (admin) => {
+    async (scope) => {
+      const admin = schemaTyped(scope);
       admin.get('/key-managers', { onRequest: adminScope }, async () => {
         const list = (await keyManagers.list()).map(keyManagerInfoDto);
         return { count: list.length, list };
@@ -42,7 +43,7 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
       admin.get(
         '/key-managers/:id',
         { onRequest: adminScope, schema: { params: idParams('id') } },
-        async (request) => render((request.params as { id: string }).id),
+        async (request) => render(request.params.id),
       );
       admin.post('/key-managers', { onRequest: adminScope }, async (request, reply) => {
         const created = await keyManagers.create(request.body);
@@ -53,7 +54,7 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
         '/key-managers/:id',
         { onRequest: adminScope, schema: { params: idParams('id') } },
         async (request) => {
-          const updated = await keyManagers.update((request.params as { id: string }).id, request.body);
+          const updated = await keyManagers.update(request.params.id, request.body);
           context.changes.changed();
           return render(updated.id);
         },
@@ -62,7 +63,7 @@ export async function registerAdminRoutes(app: FastifyInstance, context: ApiMana
         '/key-managers/:id',
         { onRequest: adminScope, schema: { params: idParams('id') } },
         async (request, reply) => {
-          await keyManagers.remove((request.params as { id: string }).id);
+          await keyManagers.remove(request.params.id);
           context.changes.changed();
           reply.code(200).send();
         },

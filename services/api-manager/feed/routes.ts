@@ -9,6 +9,7 @@ import {
 import { SNAPSHOT_PATH } from '../../../lib/gateway-feed/snapshot.ts';
 import { ApiError } from '../../../lib/http/errors.ts';
 import { isGatewayConnection } from '../../../lib/http/forwarded-certificate.ts';
+import { queryOf, schemaTyped, text } from '../../../lib/http/route-schemas.ts';
 import { WindowCounters } from '../../../lib/limits/window-counters.ts';
 import type { ApiManagerContext } from '../context.ts';
 import { parseBody } from '../request.ts';
@@ -28,35 +29,37 @@ export function registerFeedRoutes(
   context: ApiManagerContext,
   internalCas: X509Certificate[],
 ): void {
-  app.get(SNAPSHOT_PATH, async (request, reply) => {
-    if (!isGatewayConnection(request.raw.socket as TLSSocket, internalCas)) {
-      throw new ApiError(
-        403,
-        'Forbidden',
-        'the gateway feed is only served to the gateway (internal client certificate)',
-      );
-    }
-    const waitSeconds = Math.min(
-      Math.max(Number((request.query as { wait?: string }).wait ?? 0) || 0, 0),
-      MAX_WAIT_SECONDS,
-    );
-    const known = request.headers['if-none-match'];
-    const deadline = Date.now() + waitSeconds * 1000;
-    const closed = new AbortController();
-    request.raw.once('close', () => closed.abort());
-    // A shutdown answers held polls at once: the gateway re-polls another replica.
-    const done = AbortSignal.any([closed.signal, context.stopping]);
-    let seen = context.changes.version;
-    let snapshot = await buildSnapshot(context);
-    while (known === etagOf(snapshot.version) && Date.now() < deadline && !done.aborted) {
-      await context.changes.next(Math.min(RECHECK_MS, deadline - Date.now()), done, seen);
-      seen = context.changes.version;
-      snapshot = await buildSnapshot(context);
-    }
-    reply.header('etag', etagOf(snapshot.version)).header('cache-control', 'no-cache');
-    if (known === etagOf(snapshot.version)) return reply.code(304).send();
-    return snapshot;
-  });
+  // `wait` is read leniently (anything not a number is 0), as the feed always was.
+  schemaTyped(app).get(
+    SNAPSHOT_PATH,
+    { schema: { querystring: queryOf({ wait: text(32) }) } },
+    async (request, reply) => {
+      if (!isGatewayConnection(request.raw.socket as TLSSocket, internalCas)) {
+        throw new ApiError(
+          403,
+          'Forbidden',
+          'the gateway feed is only served to the gateway (internal client certificate)',
+        );
+      }
+      const waitSeconds = Math.min(Math.max(Number(request.query.wait ?? 0) || 0, 0), MAX_WAIT_SECONDS);
+      const known = request.headers['if-none-match'];
+      const deadline = Date.now() + waitSeconds * 1000;
+      const closed = new AbortController();
+      request.raw.once('close', () => closed.abort());
+      // A shutdown answers held polls at once: the gateway re-polls another replica.
+      const done = AbortSignal.any([closed.signal, context.stopping]);
+      let seen = context.changes.version;
+      let snapshot = await buildSnapshot(context);
+      while (known === etagOf(snapshot.version) && Date.now() < deadline && !done.aborted) {
+        await context.changes.next(Math.min(RECHECK_MS, deadline - Date.now()), done, seen);
+        seen = context.changes.version;
+        snapshot = await buildSnapshot(context);
+      }
+      reply.header('etag', etagOf(snapshot.version)).header('cache-control', 'no-cache');
+      if (known === etagOf(snapshot.version)) return reply.code(304).send();
+      return snapshot;
+    },
+  );
 }
 
 /**
