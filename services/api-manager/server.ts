@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { type Config, ConfigError, dataDirOf, serviceUrl } from '../../lib/config/index.ts';
 import { ChangeNotifier } from '../../lib/gateway-feed/change-notifier.ts';
@@ -76,41 +77,11 @@ export async function createApiManager(config: Config, options: ApiManagerOption
     connectTimeoutMs: config.obkit.database.connect_timeout_seconds * 1000,
   });
   let url = config.obkit.api_manager.url;
-  const service = createService({
-    name: 'api-manager',
-    logLevel: config.obkit.log_level,
-    errorShape: errorShapeOf,
-    bodyLimit: 4 * 1024 * 1024,
-    shutdownGraceSeconds: config.obkit.shutdown_grace_seconds,
-    tls: {
-      certificate: config.obkit.tls.certificate,
-      privateKey: config.obkit.tls.private_key,
-      // Only the gateway presents a certificate (for the feed); management clients need none.
-      clientCas: [config.obkit.tls.internal_ca],
-      requestCert: true,
-      rejectUnauthorized: false,
-      strictServerKey: config.obkit.mode === 'production',
-    },
-    managementPort: config.obkit.api_manager.management_port,
-    readiness: { database: () => db.ping() },
-  });
+  const service = apiManagerService(config, db);
   try {
     await encryptSecretsAtRest(db, secrets);
     const tokens = await createTokenService(db, secrets, () => `${url}/oauth2/token`);
-    const retriever = config.open_banking.dcr.jwks_retriever;
-    const outboundCa = config.obkit.tls.outbound_ca
-      ? readFileSync(config.obkit.tls.outbound_ca, 'utf8')
-      : undefined;
-    const outbound = new OutboundClient(
-      {
-        allowPrivateAddresses: config.obkit.allow_private_addresses,
-        connectTimeoutMs: retriever.connection_timeout,
-        readTimeoutMs: retriever.read_timeout,
-        maxBytes: 1024 * 1024,
-        extraCa: outboundCa,
-      },
-      service.logger,
-    );
+    const outbound = outboundClientOf(config, service.logger);
     const context: ApiManagerContext = {
       config,
       db,
@@ -153,4 +124,43 @@ export async function createApiManager(config: Config, options: ApiManagerOption
     await db.close().catch(() => {});
     throw error;
   }
+}
+
+function apiManagerService(config: Config, db: Database): Service {
+  return createService({
+    name: 'api-manager',
+    logLevel: config.obkit.log_level,
+    errorShape: errorShapeOf,
+    bodyLimit: 4 * 1024 * 1024,
+    shutdownGraceSeconds: config.obkit.shutdown_grace_seconds,
+    tls: {
+      certificate: config.obkit.tls.certificate,
+      privateKey: config.obkit.tls.private_key,
+      // Only the gateway presents a certificate (for the feed); management clients need none.
+      clientCas: [config.obkit.tls.internal_ca],
+      requestCert: true,
+      rejectUnauthorized: false,
+      strictServerKey: config.obkit.mode === 'production',
+    },
+    managementPort: config.obkit.api_manager.management_port,
+    readiness: { database: () => db.ping() },
+  });
+}
+
+/** Fetches of recipient-supplied URLs (definitions, key-manager discovery) under the outbound policy. */
+function outboundClientOf(config: Config, logger: Logger): OutboundClient {
+  const retriever = config.open_banking.dcr.jwks_retriever;
+  const outboundCa = config.obkit.tls.outbound_ca
+    ? readFileSync(config.obkit.tls.outbound_ca, 'utf8')
+    : undefined;
+  return new OutboundClient(
+    {
+      allowPrivateAddresses: config.obkit.allow_private_addresses,
+      connectTimeoutMs: retriever.connection_timeout,
+      readTimeoutMs: retriever.read_timeout,
+      maxBytes: 1024 * 1024,
+      extraCa: outboundCa,
+    },
+    logger,
+  );
 }

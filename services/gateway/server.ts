@@ -9,7 +9,7 @@ import { createService, type Service } from '../../lib/http/service.ts';
 import { createAccessLog } from './access-log.ts';
 import { inspectClientCertificate } from './client-certificate.ts';
 import { SnapshotFeed } from './feed.ts';
-import { internalConnections, reportPlanUsage } from './internal-connections.ts';
+import { type InternalConnections, internalConnections, reportPlanUsage } from './internal-connections.ts';
 import { createPipeline } from './pipeline.ts';
 import { PlanLimits } from './rate-limit.ts';
 import { RequestMetrics } from './request-metrics.ts';
@@ -77,25 +77,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   );
   const { logger } = service;
 
-  const upstreams = new Upstreams({
-    tls: internal.tls,
-    connectTimeoutMs: options.upstream?.connectTimeoutMs ?? 5000,
-    headersTimeoutMs: options.upstream?.headersTimeoutMs ?? 30_000,
-    bodyTimeoutMs: options.upstream?.bodyTimeoutMs ?? 30_000,
-    maxResponseBytes: options.upstream?.maxResponseBytes ?? 10_485_760,
-    connections: options.upstream?.connections ?? 128,
-  });
+  const upstreams = upstreamsOf(internal, options.upstream);
   const revocations = new Revocations(internal.agent, logger);
   const tokens = new TokenValidator(internal.agent, keyManagerTimeoutMs, revocations);
-  const sharePlanUsage =
-    (options.planUsage ?? (options.feed === 'manual' ? 'local' : 'api-manager')) === 'api-manager';
-  const limiter = new PlanLimits({
-    intervalMs: ob.limits.plan_sync_interval_ms,
-    logger,
-    ...(sharePlanUsage
-      ? { report: (report) => reportPlanUsage(ob.api_manager.url, internal.agent, report) }
-      : {}),
-  });
+  const limiter = planLimits(ob, options, internal.agent, logger);
   const vault = new SecretVault(ob.vault_dir, logger);
   const snapshot = new ServedSnapshot({
     file: join(ob.state_dir, 'gateway', 'snapshot.json'),
@@ -125,18 +110,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     accessLog,
   });
 
-  const port = await service.listen(ob.gateway.port, ob.bind_address);
-  const url = ob.gateway.url || serviceUrl(ob.hostname, port);
+  const { port, url } = await listen(service, ob, environment, snapshot.runtime?.version);
   feed?.start(snapshot.runtime ? `"${snapshot.runtime.version}"` : undefined);
-  logger.info(
-    {
-      url,
-      management: serviceUrl(ob.hostname, service.managementPort),
-      environment,
-      snapshot: snapshot.runtime?.version ?? null,
-    },
-    'gateway listening',
-  );
 
   return {
     url,
@@ -237,4 +212,52 @@ function snapshotFeed(
       }
     },
   });
+}
+
+/** One connection pool per backend origin, over the internal mutual TLS. */
+function upstreamsOf(internal: InternalConnections, options: GatewayOptions['upstream']): Upstreams {
+  return new Upstreams({
+    tls: internal.tls,
+    connectTimeoutMs: options?.connectTimeoutMs ?? 5000,
+    headersTimeoutMs: options?.headersTimeoutMs ?? 30_000,
+    bodyTimeoutMs: options?.bodyTimeoutMs ?? 30_000,
+    maxResponseBytes: options?.maxResponseBytes ?? 10_485_760,
+    connections: options?.connections ?? 128,
+  });
+}
+
+/** Business-plan counts, shared with the other replicas through api-manager unless kept local. */
+function planLimits(
+  ob: Config['obkit'],
+  options: GatewayOptions,
+  dispatcher: Agent,
+  logger: Logger,
+): PlanLimits {
+  const share =
+    (options.planUsage ?? (options.feed === 'manual' ? 'local' : 'api-manager')) === 'api-manager';
+  return new PlanLimits({
+    intervalMs: ob.limits.plan_sync_interval_ms,
+    logger,
+    ...(share ? { report: (report) => reportPlanUsage(ob.api_manager.url, dispatcher, report) } : {}),
+  });
+}
+
+async function listen(
+  service: Service,
+  ob: Config['obkit'],
+  environment: string,
+  snapshotVersion: string | undefined,
+): Promise<{ port: number; url: string }> {
+  const port = await service.listen(ob.gateway.port, ob.bind_address);
+  const url = ob.gateway.url || serviceUrl(ob.hostname, port);
+  service.logger.info(
+    {
+      url,
+      management: serviceUrl(ob.hostname, service.managementPort),
+      environment,
+      snapshot: snapshotVersion ?? null,
+    },
+    'gateway listening',
+  );
+  return { port, url };
 }

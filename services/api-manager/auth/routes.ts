@@ -68,6 +68,17 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiManagerCont
     });
   });
 
+  tokenRoute(app, context, clients, isAdmin);
+  app.get('/oauth2/jwks', async () => context.tokens.jwks());
+}
+
+/** `POST /oauth2/token`: client credentials, and the admin's password grant for management clients. */
+function tokenRoute(
+  app: FastifyInstance,
+  context: ApiManagerContext,
+  clients: ClientStore,
+  isAdmin: (username: string, password: string) => Promise<boolean>,
+): void {
   app.post('/oauth2/token', async (request, reply) => {
     const form = (request.body ?? {}) as Record<string, string | undefined>;
     if (typeof request.body !== 'object' || request.body === null) {
@@ -101,8 +112,6 @@ export function registerAuthRoutes(app: FastifyInstance, context: ApiManagerCont
       expires_in: token.expiresIn,
     });
   });
-
-  app.get('/oauth2/jwks', async () => context.tokens.jwks());
 }
 
 /**

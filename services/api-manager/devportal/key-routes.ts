@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { idParams } from '../../../lib/http/route-schemas.ts';
-import { isUniqueViolation } from '../../../lib/storage/index.ts';
+import { isUniqueViolation, type Queryable } from '../../../lib/storage/index.ts';
 import type { KeyManager } from '../admin/key-managers.ts';
 import { keyManagerStoreOf } from '../admin/routes.ts';
 import { ClientStore } from '../auth/clients.ts';
@@ -69,30 +69,13 @@ export function keyRoutes(
         application,
         input,
       );
-      const keyMappingId = randomUUID();
-      try {
-        await context.db.query(
-          // The consumer secret is the key manager's to keep: shown once in this answer, stored nowhere.
-          `INSERT INTO application_keys (id, application_id, key_manager, key_type, consumer_key, grant_types, callback_url)
-             VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
-          [
-            keyMappingId,
-            application.id,
-            keyManager.name,
-            input.keyType,
-            consumerKey,
-            JSON.stringify(input.grantTypesToBeSupported),
-            input.callbackUrl ?? null,
-          ],
-        );
-      } catch (error) {
-        if (isUniqueViolation(error)) {
-          throw conflict(
-            `application ${application.id} already has ${input.keyType} keys from ${keyManager.name}`,
-          );
-        }
-        throw error;
-      }
+      const keyMappingId = await insertKeyMapping(
+        context.db,
+        application,
+        keyManager.name,
+        input,
+        consumerKey,
+      );
       context.changes.changed();
       return {
         keyMappingId,
@@ -110,7 +93,10 @@ export function keyRoutes(
       };
     },
   );
+}
 
+/** `/applications/{id}/keys`: the application's keys, without secrets. */
+export function keyListRoutes({ app, context, applications, manageApps }: Devportal): void {
   app.get(
     '/applications/:id/keys',
     { onRequest: manageApps, schema: { params: idParams('id') } },
@@ -146,4 +132,36 @@ function usableKeyManager(keyManager: KeyManager | undefined, name: string): Key
     );
   }
   return keyManager;
+}
+
+/** The application's key row; the consumer secret is the key manager's to keep: shown once, stored nowhere. */
+async function insertKeyMapping(
+  db: Queryable,
+  application: ApplicationRow,
+  keyManager: string,
+  input: GenerateKeys,
+  consumerKey: string,
+): Promise<string> {
+  const keyMappingId = randomUUID();
+  try {
+    await db.query(
+      `INSERT INTO application_keys (id, application_id, key_manager, key_type, consumer_key, grant_types, callback_url)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+      [
+        keyMappingId,
+        application.id,
+        keyManager,
+        input.keyType,
+        consumerKey,
+        JSON.stringify(input.grantTypesToBeSupported),
+        input.callbackUrl ?? null,
+      ],
+    );
+  } catch (error) {
+    if (isUniqueViolation(error)) {
+      throw conflict(`application ${application.id} already has ${input.keyType} keys from ${keyManager}`);
+    }
+    throw error;
+  }
+  return keyMappingId;
 }

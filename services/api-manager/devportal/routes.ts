@@ -7,7 +7,7 @@ import type { ApiManagerContext } from '../context.ts';
 import { applicationRoutes } from './application-routes.ts';
 import { ApplicationStore } from './applications.ts';
 import { KeyManagerConnector } from './key-generation.ts';
-import { keyRoutes } from './key-routes.ts';
+import { keyListRoutes, keyRoutes } from './key-routes.ts';
 import { subscriptionRoutes } from './subscription-routes.ts';
 
 /** What every devportal resource's routes share. */
@@ -36,6 +36,7 @@ export function registerDevportalRoutes(app: FastifyInstance, context: ApiManage
       };
       applicationRoutes(devportal);
       keyRoutes(devportal, connector);
+      keyListRoutes(devportal);
       subscriptionRoutes(devportal);
     },
     { prefix: DEVPORTAL_API },

@@ -10,6 +10,7 @@ import {
   type SnapshotApplication,
   type SnapshotKeyManager,
 } from '../../../lib/gateway-feed/snapshot.ts';
+import type { KeyManager } from '../admin/key-managers.ts';
 import { keyManagerStoreOf } from '../admin/routes.ts';
 import { SUBSCRIPTION_POLICIES } from '../admin/throttling-policies.ts';
 import type { ApiManagerContext } from '../context.ts';
@@ -84,7 +85,28 @@ export async function buildSnapshot(context: ApiManagerContext): Promise<Gateway
     }
   }
 
-  const keyManagers: SnapshotKeyManager[] = (await keyManagerStoreOf(context).list()).map((keyManager) => ({
+  const keyManagers = (await keyManagerStoreOf(context).list()).map(snapshotKeyManager);
+
+  const content = {
+    apis: deployedApis,
+    keyManagers,
+    applications: await applications(context),
+    subscriptionPolicies: SUBSCRIPTION_POLICIES.map(({ name, requestCount, unitTime, timeUnit }) => ({
+      name,
+      requestCount,
+      unitTime,
+      timeUnit,
+    })),
+    regulatoryApis: [...context.regulatoryApis],
+    truststorePem: await readFile(context.config.obkit.tls.truststore, 'utf8').catch(() => null),
+  };
+  const version = createHash('sha256').update(JSON.stringify(content)).digest('base64url').slice(0, 27);
+  return { version, generatedAt: new Date().toISOString(), ...content };
+}
+
+/** A key manager as the gateway needs it: issuer, keys or introspection, claims and revocation feed. */
+function snapshotKeyManager(keyManager: KeyManager): SnapshotKeyManager {
+  return {
     id: keyManager.id,
     name: keyManager.name,
     type: keyManager.type,
@@ -104,23 +126,7 @@ export async function buildSnapshot(context: ApiManagerContext): Promise<Gateway
     consumerKeyClaim: keyManager.consumerKeyClaim,
     scopesClaim: keyManager.scopesClaim,
     enableMapOAuthConsumerApps: keyManager.enableMapOAuthConsumerApps,
-  }));
-
-  const content = {
-    apis: deployedApis,
-    keyManagers,
-    applications: await applications(context),
-    subscriptionPolicies: SUBSCRIPTION_POLICIES.map(({ name, requestCount, unitTime, timeUnit }) => ({
-      name,
-      requestCount,
-      unitTime,
-      timeUnit,
-    })),
-    regulatoryApis: [...context.regulatoryApis],
-    truststorePem: await readFile(context.config.obkit.tls.truststore, 'utf8').catch(() => null),
   };
-  const version = createHash('sha256').update(JSON.stringify(content)).digest('base64url').slice(0, 27);
-  return { version, generatedAt: new Date().toISOString(), ...content };
 }
 
 function applied(ref: PolicyRef, frozen: FrozenPolicies): AppliedPolicy {

@@ -16,8 +16,8 @@ const deploymentsSchema = z.array(
 
 const revisionParams = { params: idParams('apiId', 'revisionId') };
 
-/** `/apis/{apiId}/revisions` and deployments: frozen copies of an API and where they are deployed. */
-export function revisionRoutes({ app, context, apis, policies, revisions, view, publish }: Publisher): void {
+/** `/apis/{apiId}/revisions`: frozen copies of an API, made, listed, read and removed. */
+export function revisionRoutes({ app, apis, policies, revisions, view, publish }: Publisher): void {
   app.post(
     '/apis/:apiId/revisions',
     { onRequest: publish, schema: { params: idParams('apiId') } },
@@ -70,7 +70,10 @@ export function revisionRoutes({ app, context, apis, policies, revisions, view, 
       return { count: list.length, list };
     },
   );
+}
 
+/** Where revisions are deployed: `/apis/{apiId}/deployments`, deploy-revision and undeploy-revision. */
+export function deploymentRoutes({ app, context, apis, revisions, view, publish }: Publisher): void {
   app.get(
     '/apis/:apiId/deployments',
     { onRequest: view, schema: { params: idParams('apiId') } },

@@ -9,7 +9,7 @@ import { ApiStore } from './api-store.ts';
 import { lifecycleRoutes } from './lifecycle-routes.ts';
 import { OperationPolicyStore } from './operation-policies.ts';
 import { operationPolicyRoutes } from './operation-policy-routes.ts';
-import { revisionRoutes } from './revision-routes.ts';
+import { deploymentRoutes, revisionRoutes } from './revision-routes.ts';
 import { RevisionStore } from './revisions.ts';
 
 /** What every publisher resource's routes share: the stores and the common scope checks. */
@@ -45,6 +45,7 @@ export async function registerPublisherRoutes(
       apiRoutes(publisher);
       operationPolicyRoutes(publisher);
       revisionRoutes(publisher);
+      deploymentRoutes(publisher);
       lifecycleRoutes(publisher);
     },
     { prefix: PUBLISHER_API },
