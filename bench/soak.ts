@@ -3,11 +3,12 @@
 // gateway calls. Each cycle creates a sandbox software product and registers it through the gateway,
 // takes certificate-bound client_credentials tokens (private_key_jwt) at the identity server, reads the
 // registration through the gateway with each token, and deletes it. Cycles run at a fixed pace, below
-// the sandbox abuse limits (1,200 a minute per client and per source: all cycles share one transport
-// certificate and one address).
+// the sandbox abuse limits (all cycles share one transport certificate and one address): each cycle
+// makes 2 + SOAK_TOKENS_PER_CYCLE calls to the DCR endpoint, whose per-client limit (300 a minute) binds
+// first; a pace past any limit is refused before the stack starts.
 // Reported: RSS and V8 heap of every service at the start, after the warm-up and at the end (growth
 // after the warm-up ≤ 10 %), and p50/p99 of each operation per minute.
-//   npm run bench -- soak     env: SOAK_MINUTES (5), SOAK_WARMUP_MINUTES (1), SOAK_CYCLES_PER_SECOND (1),
+//   npm run bench -- soak     env: SOAK_MINUTES (5), SOAK_WARMUP_MINUTES (1), SOAK_CYCLES_PER_SECOND (0.75),
 //                                  SOAK_TOKENS_PER_CYCLE (4)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { buildClientAssertion, buildRegistrationRequest, clientAssertionFields } from '../lib/cdr/index.ts';
+import { DEFAULT_LIMITS } from '../lib/config/index.ts';
 import { DcrApi, IdentityServerApi } from '../scripts/lib/api-client.ts';
 import { sandboxRecipient } from '../scripts/lib/smoke.ts';
 import { resolveTarget, type Target } from '../scripts/lib/target.ts';
@@ -24,9 +26,10 @@ import { freeBasePort } from '../test/support/ports.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 5);
 const WARMUP_MINUTES = Number(process.env.SOAK_WARMUP_MINUTES ?? 1);
-const CYCLES_PER_SECOND = Number(process.env.SOAK_CYCLES_PER_SECOND ?? 1);
+const CYCLES_PER_SECOND = Number(process.env.SOAK_CYCLES_PER_SECOND ?? 0.75);
 const TOKENS_PER_CYCLE = Number(process.env.SOAK_TOKENS_PER_CYCLE ?? 4);
 const GROWTH_LIMIT = 0.1;
+refusePaceOverLimits();
 
 type Operation = 'product (Register)' | 'registration' | 'token' | 'gateway call' | 'deletion';
 /** Latencies (ms) per minute of the run and operation. */
@@ -89,6 +92,30 @@ try {
   up.kill('SIGTERM');
   await new Promise((resolve) => up.once('exit', resolve));
   await rm(stateDir, { recursive: true, force: true });
+}
+
+/**
+ * Every call of the soak counts against the same client and source, so a pace past a sandbox limit
+ * measures 429s, not the stack: refused up front with the pace that fits.
+ */
+function refusePaceOverLimits(): void {
+  const limits = DEFAULT_LIMITS.sandbox;
+  const perMinute = (callsPerCycle: number) => callsPerCycle * CYCLES_PER_SECOND * 60;
+  const loads: [string, number, { requests: number; window_seconds: number }][] = [
+    ['dcr_per_client', perMinute(2 + TOKENS_PER_CYCLE), limits.dcr_per_client],
+    ['dcr_per_source', perMinute(2 + TOKENS_PER_CYCLE), limits.dcr_per_source],
+    ['token_per_client', perMinute(TOKENS_PER_CYCLE), limits.token_per_client],
+    ['token_per_source', perMinute(TOKENS_PER_CYCLE), limits.token_per_source],
+  ];
+  for (const [name, load, limit] of loads) {
+    const allowed = (limit.requests * 60) / limit.window_seconds;
+    if (load > allowed * 0.95) {
+      throw new Error(
+        `the soak would make ${load} calls a minute against ${name} (sandbox limit ${allowed}): ` +
+          'lower SOAK_CYCLES_PER_SECOND or SOAK_TOKENS_PER_CYCLE',
+      );
+    }
+  }
 }
 
 /** Resolves once `obkit up` has configured the stack and passed its smoke test. */
