@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every obkit component. The entrypoint is node; the first argument picks what runs:
-#   docker run IMAGE services/gateway/main.ts      (identity-server | api-manager | gateway | mock-register)
+#   docker run IMAGE services/gateway/main.ts      (identity-server | api-manager | gateway | mock-register | banking)
 #   docker run IMAGE bin/obkit.ts configure …      (the CLI; the default command prints its help)
 # TypeScript runs directly on Node 24 (type stripping), so there is no build step.
 
@@ -24,7 +24,7 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
 FROM ${NODE_IMAGE} AS runtime
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="obkit" \
-      org.opencontainers.image.description="CDR open-banking Data Holder: identity-server, api-manager, gateway, mock-register" \
+      org.opencontainers.image.description="CDR open-banking Data Holder: identity-server, api-manager, gateway, mock-register, banking" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
@@ -53,8 +53,8 @@ COPY apis ./apis
 
 USER 10001:10001
 VOLUME ["/var/lib/obkit"]
-# identity-server, api-manager, gateway, mock-register (all HTTPS).
-EXPOSE 9446 9443 8243 7000
+# identity-server, api-manager, gateway, mock-register, banking (all HTTPS).
+EXPOSE 9446 9443 8243 7000 9447
 
 # node handles SIGTERM itself (each service drains in-flight requests before exiting).
 ENTRYPOINT ["node"]

@@ -133,7 +133,7 @@ async function logsCommand(argv: string[]): Promise<void> {
 
 The logs of the local stack (<state-dir>/logs/<process>.log, JSON lines) for reading: ISO time, level
 name, process, message and fields. Without SERVICE, every process's log merged in time order.
-SERVICE: embedded-database, mock-register, identity-server, api-manager or gateway.
+SERVICE: embedded-database, mock-register, identity-server, api-manager, gateway or banking.
 
   -f, --follow           keep printing new lines until Ctrl-C
   -n, --lines N          only the last N lines (before following)

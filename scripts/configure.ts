@@ -7,7 +7,8 @@ import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
 
 const USAGE = `Usage: scripts/configure.ts [options] [target options]
 
-Runs configure-key-manager, publish-dcr-api, load-truststore, restart (only where the target needs it
+Runs configure-key-manager, publish-dcr-api, publish-banking-api (where the target runs obkit's banking
+service), load-truststore, restart (only where the target needs it
 and the truststore changed) and smoke-test, in WSO2's order. Each step reports unchanged or updated.
 
   --definition FILE --insequence FILE   the DCR API to publish (default apis/cdr-dcr/0.2/)

@@ -47,7 +47,13 @@ export const DEFAULT_LIMITS: Record<'sandbox' | 'production', Omit<Limits, 'plan
   },
 };
 
-export const SERVICE_NAMES = ['identity_server', 'api_manager', 'gateway', 'mock_register'] as const;
+export const SERVICE_NAMES = [
+  'identity_server',
+  'api_manager',
+  'gateway',
+  'mock_register',
+  'banking',
+] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Default distance of a service's management port (`/health/*`, `/metrics`) from its public port. */
@@ -159,6 +165,10 @@ function resolveConfig(raw: RawConfig): Config {
     tls.internal_client_certificate || join(pki, 'gateway-internal.pem'),
   );
   tls.internal_client_key = resolve(tls.internal_client_key || join(pki, 'gateway-internal.key'));
+  tls.banking_client_certificate = resolve(
+    tls.banking_client_certificate || join(pki, 'banking-internal.pem'),
+  );
+  tls.banking_client_key = resolve(tls.banking_client_key || join(pki, 'banking-internal.key'));
   const ownVaultDir = !ob.vault_dir;
   ob.vault_dir = resolve(ob.vault_dir || join(stateDir, 'vault'));
   if (tls.outbound_ca) tls.outbound_ca = resolve(tls.outbound_ca);

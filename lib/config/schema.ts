@@ -111,6 +111,9 @@ export const configSchema = z.looseObject({
           internal_ca: z.string().default(''),
           internal_client_certificate: z.string().default(''),
           internal_client_key: z.string().default(''),
+          /** The banking service's own internal client certificate (CN=obkit-banking, internal CA). */
+          banking_client_certificate: z.string().default(''),
+          banking_client_key: z.string().default(''),
           /** Extra CAs trusted for outbound HTTPS (JWKS, Register); sandbox defaults to its own CA. */
           outbound_ca: z.string().default(''),
         })
@@ -119,6 +122,8 @@ export const configSchema = z.looseObject({
       api_manager: service(9443).prefault({}),
       gateway: service(8243).prefault({}),
       mock_register: service(7000).prefault({}),
+      /** The sandbox CDS Banking data API (services/banking), reached through the gateway only. */
+      banking: service(9447).prefault({}),
     })
     .prefault({}),
   open_banking: z

@@ -155,10 +155,11 @@ export class CdsError extends Error {
   }
 }
 
-function cdsError(name: string, status: number, code: string, title: string) {
+/** `group`: the standard's error group (`cds-all`, or an industry's such as `cds-banking`). */
+function cdsError(name: string, status: number, code: string, title: string, group = 'cds-all') {
   const errorClass = class extends CdsError {
     constructor(detail: string, headers: Record<string, string> = {}) {
-      super(status, `urn:au-cds:error:cds-all:${code}`, title, detail, headers);
+      super(status, `urn:au-cds:error:${group}:${code}`, title, detail, headers);
     }
   };
   Object.defineProperty(errorClass, 'name', { value: name });
@@ -175,6 +176,36 @@ export const AdrStatusNotActive = cdsError(
   'ADR Status Is Not Active',
 );
 export const ResourceNotFound = cdsError('ResourceNotFound', 404, 'Resource/NotFound', 'Resource Not Found');
+export const MissingHeader = cdsError('MissingHeader', 400, 'Header/Missing', 'Missing Required Header');
+export const InvalidHeader = cdsError('InvalidHeader', 400, 'Header/Invalid', 'Invalid Header');
+export const InvalidVersion = cdsError('InvalidVersion', 400, 'Header/InvalidVersion', 'Invalid Version');
+export const UnsupportedVersion = cdsError(
+  'UnsupportedVersion',
+  406,
+  'Header/UnsupportedVersion',
+  'Unsupported Version',
+);
+export const InvalidPageSize = cdsError('InvalidPageSize', 400, 'Field/InvalidPageSize', 'Invalid Page Size');
+export const InvalidPage = cdsError('InvalidPage', 422, 'Field/InvalidPage', 'Invalid Page');
+export const InvalidArrangement = cdsError(
+  'InvalidArrangement',
+  422,
+  'Authorisation/InvalidArrangement',
+  'Invalid Consent Arrangement',
+);
+export const InvalidBankingAccount = cdsError(
+  'InvalidBankingAccount',
+  404,
+  'Authorisation/InvalidBankingAccount',
+  'Invalid Banking Account',
+  'cds-banking',
+);
+export const ServiceUnavailable = cdsError(
+  'ServiceUnavailable',
+  503,
+  'Service/Unavailable',
+  'Service Unavailable',
+);
 
 export interface RenderedError {
   status: number;

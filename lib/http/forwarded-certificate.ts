@@ -8,6 +8,14 @@ import type { TLSSocket } from 'node:tls';
  */
 export const CLIENT_CERTIFICATE_HEADER = 'x-wso2-mutual-auth-cert';
 export const GATEWAY_COMMON_NAME = 'obkit-gateway';
+/** The banking service's internal client certificate name (towards the identity server). */
+export const BANKING_COMMON_NAME = 'obkit-banking';
+/**
+ * The CDR arrangement of the access token a request came with, set by the gateway from the token it
+ * validated (always overwriting an inbound copy); the banking service believes it only on the gateway's
+ * connection.
+ */
+export const ARRANGEMENT_HEADER = 'x-cdr-arrangement-id';
 
 export function encodeCertificateHeader(pem: string): string {
   return encodeURIComponent(pem);
@@ -33,8 +41,18 @@ export function isGatewayConnection(
   internalCas: readonly X509Certificate[],
   peer: X509Certificate | undefined = socket.authorized ? socket.getPeerX509Certificate?.() : undefined,
 ): boolean {
+  return isInternalConnection(socket, internalCas, GATEWAY_COMMON_NAME, peer);
+}
+
+/** True when the TLS peer's certificate verified, was issued by the internal CA and names `commonName`. */
+export function isInternalConnection(
+  socket: TLSSocket,
+  internalCas: readonly X509Certificate[],
+  commonName: string,
+  peer: X509Certificate | undefined = socket.authorized ? socket.getPeerX509Certificate?.() : undefined,
+): boolean {
   if (!socket.authorized) return false;
   if (!peer) return false;
-  if (!peer.subject.split('\n').includes(`CN=${GATEWAY_COMMON_NAME}`)) return false;
+  if (!peer.subject.split('\n').includes(`CN=${commonName}`)) return false;
   return internalCas.some((ca) => peer.checkIssued(ca) && peer.verify(ca.publicKey));
 }

@@ -16,8 +16,9 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
  *
  *   recipients' CA:  root CA → issuing CA → server certificate (TLS of every service)
  *                                         → client transport certificates (EKU clientAuth)
- *   internal CA:     a CA of its own → gateway-internal (CN=obkit-gateway, clientAuth), so no recipient
- *                    certificate can ever pose as the gateway.
+ *   internal CA:     a CA of its own → gateway-internal (CN=obkit-gateway, clientAuth) and
+ *                    banking-internal (CN=obkit-banking, clientAuth), so no recipient certificate can
+ *                    ever pose as the gateway or the banking service.
  */
 
 const KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
@@ -57,6 +58,9 @@ export interface SandboxPki {
   internalCaKey: string;
   gatewayInternalCertificate: string;
   gatewayInternalKey: string;
+  /** The banking service's client certificate towards the identity server's internal endpoint. */
+  bankingInternalCertificate: string;
+  bankingInternalKey: string;
   /** A transport certificate for the sandbox Accredited Data Recipient used by the smoke test. */
   clientCertificate: string;
   clientKey: string;
@@ -195,6 +199,13 @@ export async function ensureSandboxPki(
       await issueCertificate(internal, { commonName: 'obkit-gateway', usage: 'client' }),
     );
   }
+  if (!existsSync(pki.bankingInternalCertificate)) {
+    await writePair(
+      pki.bankingInternalCertificate,
+      pki.bankingInternalKey,
+      await issueCertificate(internal, { commonName: 'obkit-banking', usage: 'client' }),
+    );
+  }
   if (!existsSync(pki.clientCertificate)) {
     await writePair(
       pki.clientCertificate,
@@ -232,6 +243,8 @@ export function sandboxPkiPaths(dir: string): SandboxPki {
     internalCaKey: at('internal-ca.key'),
     gatewayInternalCertificate: at('gateway-internal.pem'),
     gatewayInternalKey: at('gateway-internal.key'),
+    bankingInternalCertificate: at('banking-internal.pem'),
+    bankingInternalKey: at('banking-internal.key'),
     clientCertificate: at('client.pem'),
     clientKey: at('client.key'),
   };

@@ -35,6 +35,7 @@ export const BUNDLE_ENTRIES = [
   'services/identity-server/main.ts',
   'services/api-manager/main.ts',
   'services/gateway/main.ts',
+  'services/banking/main.ts',
   'scripts/lib/up.ts',
 ];
 

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminApi, ManagementSession, PublisherApi } from './api-client.ts';
+import { publishBankingApi } from './banking-api.ts';
 import { publishDcrApi } from './dcr-api.ts';
 import { fingerprintKey } from './fingerprint.ts';
 import { configureKeyManager } from './key-manager.ts';
@@ -12,7 +13,8 @@ import type { Target } from './target.ts';
 import { addCertificates, checkCertificates, readCertificateFiles, targetTruststore } from './truststore.ts';
 
 /**
- * Every console step in WSO2's order — key manager → publish APIs → truststores → restart (where the
+ * Every console step in WSO2's order — key manager → publish APIs (DCR, then the sandbox banking API
+ * where the target runs it) → truststores → restart (where the
  * target needs one) → smoke registration — on one management session.
  */
 
@@ -116,6 +118,31 @@ export async function publishStep(
   });
 }
 
+/** The sandbox banking API, where the target runs obkit's banking service (skipped elsewhere, e.g. WSO2). */
+export async function bankingStep(
+  target: Target,
+  progress?: Progress,
+  session = managementSession(target),
+  dryRun = false,
+): Promise<StepResult> {
+  const banking = target.manifest.banking;
+  if (!banking) {
+    return {
+      step: 'publish-banking-api',
+      status: 'skipped',
+      actions: ['the target runs no banking service'],
+    };
+  }
+  return publishBankingApi(new PublisherApi(session), {
+    bankingUrl: banking.url,
+    vhost: target.manifest.gateway.vhost,
+    gatewayEnvironment: target.manifest.gateway.environment,
+    fingerprintKey: await fingerprintKey(target.manifest.stateDir),
+    dryRun,
+    progress,
+  });
+}
+
 export async function truststoreStep(
   target: Target,
   files: string[] | undefined,
@@ -155,6 +182,8 @@ export async function configure(target: Target, options: ConfigureOptions = {}):
       session,
     ),
   );
+  progress?.('banking API');
+  results.push(await bankingStep(target, progress, session));
   progress?.('truststore');
   const truststore = await truststoreStep(target, options.trustCertificates, progress);
   results.push(truststore);
@@ -213,6 +242,7 @@ export async function planConfigure(
       session,
       true,
     ),
+    await bankingStep(target, undefined, session, true),
     await truststoreStep(target, options.trustCertificates, undefined, true),
   ];
   const changes: PlanChange[] = results.flatMap((result) =>

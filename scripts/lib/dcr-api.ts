@@ -44,13 +44,53 @@ export async function publishDcrApi(
   publisher: PublisherApi,
   options: PublishDcrApiOptions,
 ): Promise<StepResult> {
-  const step = new StepRecorder('publish-dcr-api', options.progress, options.dryRun);
+  const sequence = withVaultCredential(await readFile(options.inSequenceFile, 'utf8'));
+  return publishApi(publisher, {
+    ...options,
+    step: 'publish-dcr-api',
+    name: options.name ?? DCR_API_NAME,
+    context: CONTEXT,
+    endpoint: `${options.identityServerUrl.replace(/\/+$/, '')}/api/openbanking/dynamic-client-registration`,
+    inSequence: {
+      text: sequence,
+      policyPrefix: 'obkitDcrInSequence',
+      displayName: 'CDR DCR in-sequence (obkit)',
+      description: `request mediation from ${basename(options.inSequenceFile)}, DCR backend credential from the gateway's vault`,
+    },
+  });
+}
+
+/** What `publishApi` publishes: one API from its definition, in front of one backend endpoint. */
+export interface PublishApiOptions {
+  /** The step's name in reports (`publish-dcr-api`, `publish-banking-api`). */
+  step: string;
+  name: string;
+  /** The API context, `{version}` standing for the definition's version. */
+  context: string;
+  definitionFile: string;
+  endpoint: string;
+  /** A request mediation sequence attached to every operation, when the API has one. */
+  inSequence?: { text: string; policyPrefix: string; displayName: string; description: string };
+  vhost: string;
+  gatewayEnvironment?: string | undefined;
+  fingerprintKey: FingerprintKey;
+  progress?: Progress | undefined;
+  dryRun?: boolean | undefined;
+}
+
+/**
+ * The publisher console's steps for one API, idempotent: import the definition (business plan
+ * Unlimited, the endpoint), upload and attach the in-sequence when there is one, create a revision
+ * (rotating the oldest undeployed one at the limit), deploy it with the vhost, publish.
+ */
+export async function publishApi(publisher: PublisherApi, options: PublishApiOptions): Promise<StepResult> {
+  const step = new StepRecorder(options.step, options.progress, options.dryRun);
   const definition = await readFile(options.definitionFile, 'utf8');
   const spec = parseDefinition(definition, options.definitionFile);
-  const sequence = withVaultCredential(await readFile(options.inSequenceFile, 'utf8'));
-  const name = options.name ?? DCR_API_NAME;
+  const sequence = options.inSequence?.text;
+  const name = options.name;
   const environment = options.gatewayEnvironment ?? WSO2_DEFAULTS.gatewayEnvironment;
-  const endpoint = `${options.identityServerUrl.replace(/\/+$/, '')}/api/openbanking/dynamic-client-registration`;
+  const endpoint = options.endpoint;
   const endpointConfig = {
     endpoint_type: 'http',
     production_endpoints: { url: endpoint },
@@ -58,13 +98,13 @@ export async function publishDcrApi(
   };
   const digest = fingerprint(options.fingerprintKey, [
     definition,
-    sequence,
+    sequence ?? '',
     endpoint,
     options.vhost,
     PLAN,
     environment,
   ]);
-  const policyName = `obkitDcrInSequence${digest.slice(0, 8)}`;
+  const policyName = options.inSequence && `${options.inSequence.policyPrefix}${digest.slice(0, 8)}`;
   const revisionDescription = `obkit ${digest}`;
 
   const subject = `API ${name} ${spec.version}`;
@@ -79,7 +119,7 @@ export async function publishDcrApi(
           {
             name,
             version: spec.version,
-            context: CONTEXT,
+            context: options.context,
             policies: [PLAN],
             apiThrottlingPolicy: PLAN,
             endpointConfig,
@@ -88,10 +128,12 @@ export async function publishDcrApi(
     );
     if (!imported) {
       // Dry run: everything below would be created for the new API.
-      step.record(`uploaded in-sequence policy ${policyName}`, {
-        action: 'create',
-        subject: `in-sequence policy ${policyName}`,
-      });
+      if (policyName) {
+        step.record(`uploaded in-sequence policy ${policyName}`, {
+          action: 'create',
+          subject: `in-sequence policy ${policyName}`,
+        });
+      }
       step.record('created a revision', { action: 'create', subject: `revision "${revisionDescription}"` });
       step.record(`deployed it to ${environment}`, {
         action: 'create',
@@ -107,33 +149,7 @@ export async function publishDcrApi(
     api = await publisher.getApi(imported.id);
   }
 
-  const apiId = api.id;
-  const policies = await publisher.listOperationPolicies(apiId);
-  let policy = policies.find((p) => p.name === policyName);
-  if (!policy) {
-    policy = await step.apply(
-      `uploaded in-sequence policy ${policyName}`,
-      { action: 'create', subject: `in-sequence policy ${policyName}` },
-      () =>
-        publisher.addOperationPolicy(
-          apiId,
-          {
-            category: 'Mediation',
-            name: policyName,
-            displayName: 'CDR DCR in-sequence (obkit)',
-            description: `request mediation from ${basename(options.inSequenceFile)}, DCR backend credential from the gateway's vault`,
-            version: '1.0',
-            applicableFlows: ['request', 'response', 'fault'],
-            supportedApiTypes: ['HTTP'],
-            supportedGateways: ['Synapse'],
-            policyAttributes: [],
-          },
-          sequence,
-        ),
-    );
-  }
-  // Dry run: the policy would be uploaded first; its id is not known yet.
-  const attached = [{ policyName, policyId: policy?.id ?? '(new)', policyVersion: '1.0', parameters: {} }];
+  const attached = policyName ? await attachedSequence(publisher, api.id, policyName, options, step) : [];
 
   const existing: ApiDto = api;
   const wanted: ApiDto = {
@@ -155,7 +171,7 @@ export async function publishDcrApi(
       };
     }),
   };
-  const drift = apiDrift(api, wanted);
+  const drift = apiDrift(api, wanted, Boolean(policyName));
   if (drift.length) {
     api =
       (await step.apply(
@@ -181,13 +197,13 @@ export async function publishDcrApi(
         await step.apply(
           `deleted oldest undeployed revision ${oldest.displayName ?? oldest.id} (limit ${MAX_REVISIONS})`,
           { action: 'delete', subject: `revision ${oldest.displayName ?? oldest.id}` },
-          () => publisher.deleteRevision(apiId, oldest.id),
+          () => publisher.deleteRevision(api.id, oldest.id),
         );
       }
       revision = await step.apply(
         'created a revision',
         { action: 'create', subject: `revision "${revisionDescription}"` },
-        () => publisher.createRevision(apiId, revisionDescription),
+        () => publisher.createRevision(api.id, revisionDescription),
       );
     }
     const deploying = revision;
@@ -213,9 +229,46 @@ export async function publishDcrApi(
   return step.result({
     apiId: api.id,
     context: String(api.context),
-    policy: policyName,
+    policy: policyName ?? null,
     revision: revisionDescription,
   });
+}
+
+/** The in-sequence policy uploaded once per content (its name carries the digest), as operations attach it. */
+async function attachedSequence(
+  publisher: PublisherApi,
+  apiId: string,
+  policyName: string,
+  options: PublishApiOptions,
+  step: StepRecorder,
+): Promise<NonNullable<NonNullable<ApiOperation['operationPolicies']>['request']>> {
+  const inSequence = options.inSequence!;
+  const policies = await publisher.listOperationPolicies(apiId);
+  let policy = policies.find((p) => p.name === policyName);
+  if (!policy) {
+    policy = await step.apply(
+      `uploaded in-sequence policy ${policyName}`,
+      { action: 'create', subject: `in-sequence policy ${policyName}` },
+      () =>
+        publisher.addOperationPolicy(
+          apiId,
+          {
+            category: 'Mediation',
+            name: policyName,
+            displayName: inSequence.displayName,
+            description: inSequence.description,
+            version: '1.0',
+            applicableFlows: ['request', 'response', 'fault'],
+            supportedApiTypes: ['HTTP'],
+            supportedGateways: ['Synapse'],
+            policyAttributes: [],
+          },
+          inSequence.text,
+        ),
+    );
+  }
+  // Dry run: the policy would be uploaded first; its id is not known yet.
+  return [{ policyName, policyId: policy?.id ?? '(new)', policyVersion: '1.0', parameters: {} }];
 }
 
 /** The operations a definition declares (Swagger 2.0 or OpenAPI 3), with WSO2's `x-auth-type`. */
@@ -285,7 +338,7 @@ export function withVaultCredential(sequence: string): string {
   return rendered;
 }
 
-function apiDrift(current: ApiDto, wanted: ApiDto): string[] {
+function apiDrift(current: ApiDto, wanted: ApiDto, withSequence: boolean): string[] {
   const drift: string[] = [];
   if (!isDeepStrictEqual(current.policies, wanted.policies)) drift.push('business plans');
   if (current.apiThrottlingPolicy !== wanted.apiThrottlingPolicy) drift.push('API throttling policy');
@@ -307,7 +360,7 @@ function apiDrift(current: ApiDto, wanted: ApiDto): string[] {
   const wantedPolicy = policyNames(wanted.operations?.[0] ?? { target: '', verb: '' });
   if (
     (current.operations ?? []).some((o) => policyNames(o) !== wantedPolicy) ||
-    !current.operations?.length
+    (withSequence && !current.operations?.length)
   ) {
     drift.push('in-sequence attachment');
   }

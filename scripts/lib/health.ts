@@ -32,6 +32,7 @@ export async function serviceHealth(target: Target): Promise<StepResult> {
       : obkit('api-manager', manifest.apiManager),
     wso2 ? ['gateway', manifest.gateway.url, serviceAnswers] : obkit('gateway', manifest.gateway),
     obkit('mock-register', manifest.mockRegister),
+    obkit('banking', manifest.banking),
   ];
   const actions: string[] = [];
   const down: string[] = [];

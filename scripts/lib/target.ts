@@ -43,6 +43,8 @@ export interface EnvironmentManifest {
   apiManager: { url: string; managementUrl?: string };
   /** A sandbox Register with obkit's admin API: obkit's own, or one run beside WSO2 (`--register`). */
   mockRegister?: { url: string; managementUrl?: string };
+  /** obkit's sandbox CDS Banking service (services/banking), the backend of the banking API. */
+  banking?: { url: string; managementUrl?: string };
   pki: {
     /** CAs the services' server certificates chain to (and the sandbox recipients' CA). */
     caCertificate: string;
@@ -372,6 +374,7 @@ export function localManifest(
             url: ob.mock_register.url,
             managementUrl: managementUrlOf(config, 'mock_register'),
           },
+          banking: { url: ob.banking.url, managementUrl: managementUrlOf(config, 'banking') },
         }
       : {}),
     pki: {
@@ -393,6 +396,7 @@ export function localManifest(
         'identity-server',
         'api-manager',
         'gateway',
+        ...(ob.mode === 'sandbox' ? ['banking'] : []),
       ].map((name) => [name, join(logs, `${name}.log`)]),
     ),
     config: {

@@ -36,7 +36,7 @@ import { acquireUpLock, releaseUpLock, type UpLock, updateUpLock } from './up-lo
  * state directory (PKI, database, logs, manifest, lock), so a second `up` on it keeps every registration.
  */
 
-const SERVICES = ['mock-register', 'identity-server', 'api-manager', 'gateway'] as const;
+const SERVICES = ['mock-register', 'identity-server', 'api-manager', 'gateway', 'banking'] as const;
 type ServiceName = (typeof SERVICES)[number];
 const DATABASE = 'embedded-database';
 const CONFIG_KEY = {
@@ -44,16 +44,18 @@ const CONFIG_KEY = {
   'identity-server': 'identity_server',
   'api-manager': 'api_manager',
   gateway: 'gateway',
+  banking: 'banking',
 } as const;
 /**
- * `--base-port N`: gateway N, identity-server N+1, api-manager N+2, mock-register N+3; their management
- * ports (health, metrics) MANAGEMENT_PORT_OFFSET above.
+ * `--base-port N`: gateway N, identity-server N+1, api-manager N+2, mock-register N+3, banking N+4; their
+ * management ports (health, metrics) MANAGEMENT_PORT_OFFSET above.
  */
 const PORT_OFFSET: Record<ServiceName, number> = {
   gateway: 0,
   'identity-server': 1,
   'api-manager': 2,
   'mock-register': 3,
+  banking: 4,
 };
 const READY_TIMEOUT_MS = 90_000;
 /**
@@ -72,7 +74,7 @@ export const upOptions = {
 
 export const UP_HELP = `Usage: obkit up [--config FILE] [--state-dir DIR] [--base-port N] [--json]
 
-Starts the embedded database and mock-register, identity-server, api-manager and gateway locally
+Starts the embedded database and mock-register, identity-server, api-manager, gateway and banking locally
 (sandbox mode), waits until each answers /health/ready on its management port, runs every configure step and the smoke
 registration, then marks <state-dir>/environment.json ready ("status": "ready") and prints the URLs,
 certificate paths and a curl registration to paste. Stays in the foreground until Ctrl-C, SIGTERM or
@@ -88,9 +90,9 @@ source changed (OBKIT_BUNDLES=0 runs the TypeScript sources).
 
   --config FILE          obkit TOML (also OBKIT_CONFIG), passed to every service
   --state-dir DIR        state directory (default: OBKIT_STATE_DIR, obkit.state_dir of the config, .obkit)
-  --base-port N          ports N (gateway), N+1 (identity-server), N+2 (api-manager), N+3 (mock-register)
-                         instead of 8243, 9446, 9443, 7000; management ports (health, metrics)
-                         N+100..N+103 instead of 8343, 9546, 9543, 7100
+  --base-port N          ports N (gateway), N+1 (identity-server), N+2 (api-manager), N+3 (mock-register),
+                         N+4 (banking) instead of 8243, 9446, 9443, 7000, 9447; management ports
+                         (health, metrics) N+100..N+104 instead of 8343, 9546, 9543, 7100, 9547
   --json                 print the ready environment manifest as one line of JSON on stdout (progress
                          goes to stderr); on failure {"ok": false, "error"}`;
 
@@ -159,7 +161,7 @@ function upContext(values: UpValues, out: (line: string) => void): UpContext {
   if (values['state-dir']) env.OBKIT__OBKIT__STATE_DIR = resolve(values['state-dir']);
   if (values['base-port'] !== undefined) {
     const base = Number(values['base-port']);
-    const highest = 65_535 - MANAGEMENT_PORT_OFFSET - 3;
+    const highest = 65_535 - MANAGEMENT_PORT_OFFSET - 4;
     if (!Number.isInteger(base) || base < 1 || base > highest)
       throw new Error(`--base-port must be an integer between 1 and ${highest}`);
     for (const name of SERVICES) {
@@ -218,7 +220,7 @@ async function assertPortsFree(config: Config): Promise<void> {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       throw new Error(
-        `port ${port} (${name}) on ${host} is ${code === 'EADDRINUSE' ? 'in use' : `not available (${code})`}: stop what uses it, or move the whole stack with --base-port N (ports N..N+3 and N+100..N+103)`,
+        `port ${port} (${name}) on ${host} is ${code === 'EADDRINUSE' ? 'in use' : `not available (${code})`}: stop what uses it, or move the whole stack with --base-port N (ports N..N+4 and N+100..N+104)`,
       );
     } finally {
       probe.close();

@@ -40,7 +40,8 @@ export interface ApiManager {
   close(): Promise<void>;
 }
 
-export const DEFAULT_REGULATORY_APIS = ['CDRDynamicClientRegistrationAPI'];
+/** DCR and the sandbox CDS Banking API (services/banking): a CDR client reaches them with its tokens alone. */
+export const DEFAULT_REGULATORY_APIS = ['CDRDynamicClientRegistrationAPI', 'CDSBankingAPI'];
 
 /**
  * `[open_banking.gateway] regulatory_apis = ["CDRDynamicClientRegistrationAPI", ...]`: the APIs that

@@ -8,7 +8,7 @@ import {
   renderError,
   TemporarilyUnavailable,
 } from '../../lib/http/errors.ts';
-import { CLIENT_CERTIFICATE_HEADER } from '../../lib/http/forwarded-certificate.ts';
+import { ARRANGEMENT_HEADER, CLIENT_CERTIFICATE_HEADER } from '../../lib/http/forwarded-certificate.ts';
 import type { AccessLog } from './access-log.ts';
 import { bearerToken } from './authenticate.ts';
 import { authorise } from './authorise.ts';
@@ -81,6 +81,7 @@ async function relay(
 ): Promise<number> {
   // Never believe a forwarded certificate from a client (Node lower-cases names: any case is caught).
   delete req.headers[CLIENT_CERTIFICATE_HEADER];
+  delete req.headers[ARRANGEMENT_HEADER];
   const verdict = inspectClientCertificate(req.socket as TLSSocket);
   if (verdict.kind !== 'trusted') throw new InvalidClient('a trusted client certificate is required');
   const current = parts.runtime();
@@ -107,6 +108,10 @@ async function relay(
   const properties = mediateRequest(parts, matched, headers, token);
   // Set last, after mediation: the backend sees exactly the certificate this connection verified.
   headers[CLIENT_CERTIFICATE_HEADER] = verdict.identity.headerValue;
+  // Likewise the arrangement: only the one the validated token carries, never a client's or mediation's.
+  const arrangementId = token?.claims.cdr_arrangement_id;
+  if (typeof arrangementId === 'string') headers[ARRANGEMENT_HEADER] = arrangementId;
+  else delete headers[ARRANGEMENT_HEADER];
   return proxy(parts, res, { matched, endpoint, method, headers, body, properties });
 }
 

@@ -6,12 +6,14 @@ import type Provider from 'oidc-provider';
 import { Counter } from 'prom-client';
 import { type Config, dataDirOf, issuerOf, serviceUrl } from '../../lib/config/index.ts';
 import { type ErrorShape, logServerError, renderError } from '../../lib/http/errors.ts';
+import { BANKING_COMMON_NAME } from '../../lib/http/forwarded-certificate.ts';
 import { OutboundClient } from '../../lib/http/outbound.ts';
 import { createService, type Service } from '../../lib/http/service.ts';
 import { adminLockoutOf } from '../../lib/limits/admin-lockout.ts';
 import { encryptionKeysOf, SecretBox } from '../../lib/secrets/index.ts';
 import { type Database, openDatabase } from '../../lib/storage/index.ts';
 import { AdminCredential } from './admin/credential.ts';
+import { internalArrangementRoutes } from './arrangements/internal-routes.ts';
 import {
   ARRANGEMENT_REVOCATION_PATH,
   arrangementRevocationRoutes,
@@ -280,6 +282,10 @@ async function start(
       audiences: [issuer, `${url}${ARRANGEMENT_REVOCATION_PATH}`],
     }),
   );
+  app.register(internalArrangementRoutes, {
+    arrangements,
+    isBanking: (request) => certificates.isInternalClient(request.raw, BANKING_COMMON_NAME),
+  });
   app.register(
     consentRoutes({
       provider: () => provider,

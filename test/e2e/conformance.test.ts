@@ -73,7 +73,7 @@ beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'obkit-conformance-'));
   configFile = join(stateDir, 'obkit.toml');
   toml = '[obkit]\nlog_level = "warn"\n';
-  for (const service of ['gateway', 'identity_server', 'api_manager', 'mock_register'])
+  for (const service of ['gateway', 'identity_server', 'api_manager', 'mock_register', 'banking'])
     toml += `\n[obkit.${service}]\nport = ${await freePort()}\nmanagement_port = ${await freePort()}\n`;
   await writeFile(configFile, toml);
   let output = '';

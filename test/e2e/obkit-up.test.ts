@@ -90,7 +90,7 @@ beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'obkit-up-'));
   configFile = join(stateDir, 'obkit.toml');
   let toml = '[obkit]\nlog_level = "warn"\n';
-  for (const service of ['gateway', 'identity_server', 'api_manager', 'mock_register']) {
+  for (const service of ['gateway', 'identity_server', 'api_manager', 'mock_register', 'banking']) {
     toml += `\n[obkit.${service}]\nport = ${await freePort()}\nmanagement_port = ${await freePort()}\n`;
   }
   await writeFile(configFile, toml);
@@ -149,6 +149,7 @@ describe('obkit up', () => {
     expect(Object.fromEntries(results.map((r) => [r.step, r.status]))).toEqual({
       'configure-key-manager': 'unchanged',
       'publish-dcr-api': 'unchanged',
+      'publish-banking-api': 'unchanged',
       'load-truststore': 'unchanged',
       restart: 'skipped',
       'smoke-test': 'passed',
@@ -209,14 +210,14 @@ describe('the running stack as an accreditation probe sees it', () => {
     ) as EnvironmentManifest;
   const services = () => {
     const m = manifest();
-    return [m.gateway, m.identityServer, m.apiManager, m.mockRegister!].map((service) => ({
+    return [m.gateway, m.identityServer, m.apiManager, m.mockRegister!, m.banking!].map((service) => ({
       public: new URL(service.url),
       management: new URL(service.managementUrl!),
     }));
   };
   const everyPort = () => services().flatMap((service) => [service.public, service.management]);
 
-  it('speaks TLS 1.2 with the four FAPI suites only, TLS 1.3, and refuses renegotiation on all 8 ports', async () => {
+  it('speaks TLS 1.2 with the four FAPI suites only, TLS 1.3, and refuses renegotiation on all 10 ports', async () => {
     const ca = await readFile(manifest().pki.caCertificate, 'utf8');
     for (const url of everyPort()) {
       const port = Number(url.port);
@@ -395,7 +396,13 @@ describe('the running stack as an accreditation probe sees it', () => {
       string,
       { url: string; ready: boolean }
     >;
-    expect(Object.keys(services)).toHaveLength(4);
+    expect(Object.keys(services).sort()).toEqual([
+      'api-manager',
+      'banking',
+      'gateway',
+      'identity-server',
+      'mock-register',
+    ]);
     for (const [name, health] of Object.entries(services)) {
       expect(health.ready, name).toBe(true);
       expect(everyPort().filter((url) => url.href.startsWith(health.url))).toHaveLength(1);

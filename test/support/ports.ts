@@ -12,12 +12,12 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * N such that N..N+3 and the management ports N+100..N+103 are free, for `obkit up --base-port N`.
+ * N such that N..N+4 and the management ports N+100..N+104 are free, for `obkit up --base-port N`.
  * Taken below Linux's ephemeral range (32768+), where the source port of some other process's
  * connection could take one of them between this check and the service's bind.
  */
 export async function freeBasePort(): Promise<number> {
-  const offsets = [0, 1, 2, 3].flatMap((offset) => [offset, offset + MANAGEMENT_PORT_OFFSET]);
+  const offsets = [0, 1, 2, 3, 4].flatMap((offset) => [offset, offset + MANAGEMENT_PORT_OFFSET]);
   for (;;) {
     const base = 20_000 + Math.floor(Math.random() * 12_000);
     const free = await Promise.all(offsets.map((offset) => isFree(base + offset)));

@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt, jwtVerify } from 'jose';
-import { InvalidClient, InvalidRequest } from '../../../lib/http/errors.ts';
+import { InvalidArrangement, InvalidClient, InvalidRequest } from '../../../lib/http/errors.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import { KeySetCache } from '../dcr/key-set-cache.ts';
 import { ACCESS_TOKEN_TTL } from '../oauth/provider.ts';
@@ -55,15 +55,7 @@ export function arrangementRevocationRoutes(options: ArrangementRevocationOption
           throw new InvalidRequest('cdr_arrangement_jwt is not a JWT signed (PS256/ES256) by the client');
         }
         if (typeof arrangementId !== 'string' || !(await revoke(arrangementId, clientId))) {
-          return reply.status(422).send({
-            errors: [
-              {
-                code: 'urn:au-cds:error:cds-all:Authorisation/InvalidArrangement',
-                title: 'Invalid Consent Arrangement',
-                detail: 'cdr_arrangement_id is not an active arrangement of this client',
-              },
-            ],
-          });
+          throw new InvalidArrangement('cdr_arrangement_id is not an active arrangement of this client');
         }
         return reply.status(204).send();
       },

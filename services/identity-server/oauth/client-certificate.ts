@@ -8,6 +8,7 @@ import {
   CLIENT_CERTIFICATE_HEADER,
   decodeCertificateHeader,
   isGatewayConnection,
+  isInternalConnection,
 } from '../../../lib/http/forwarded-certificate.ts';
 import { splitPemBundle } from '../../../lib/pki/index.ts';
 
@@ -69,6 +70,12 @@ export class ClientCertificateResolver {
   isGateway(request: IncomingMessage): boolean {
     this.#reloadWhenChanged();
     return isGatewayConnection(request.socket as TLSSocket, this.#internalCas);
+  }
+
+  /** True when the request came on an internal service's connection (internal CA, CN=`commonName`). */
+  isInternalClient(request: IncomingMessage, commonName: string): boolean {
+    this.#reloadWhenChanged();
+    return isInternalConnection(request.socket as TLSSocket, this.#internalCas, commonName);
   }
 
   /** The TLS context reloads a changed internal CA (createService); this keeps the check in step with it. */
