@@ -18,12 +18,13 @@
  * load run in this one.
  */
 import { fork } from 'node:child_process';
-import { createPrivateKey, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { JWK } from 'jose';
+import { type CryptoKey, importJWK, type JWK } from 'jose';
 import { Pool } from 'undici';
+import { createRecipientKeys } from '../lib/cdr/recipient.ts';
 import { REVOCATIONS_PATH } from '../lib/gateway-feed/revocations.ts';
 import { SERVER_TLS_PROFILE } from '../lib/http/tls-profile.ts';
 import {
@@ -38,7 +39,6 @@ import {
 import { postgresTarget } from '../test/support/database.ts';
 import {
   clientAssertion,
-  createRecipientKeys,
   insertCdrClient,
   requestClientCredentialsToken,
   type StartedIdentityServer,
@@ -93,7 +93,8 @@ async function serveIdentityServer(options: {
   const keys = await createRecipientKeys();
   if (given) {
     keys.kid = given.kid;
-    keys.privateKey = createPrivateKey({ key: given.privateJwk, format: 'jwk' });
+    keys.privateKey = (await importJWK(given.privateJwk, keys.alg)) as CryptoKey;
+    keys.privateJwk = given.privateJwk;
   }
   const jwks = await startJwksServer(is.pki, keys.jwks);
   const clientId =
@@ -113,7 +114,7 @@ async function serveIdentityServer(options: {
     pkiDir: is.pki.dir,
     clientIdentity: is.clientIdentity,
     introspector: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}`,
-    client: { clientId, kid: keys.kid, privateJwk: keys.privateKey.export({ format: 'jwk' }) },
+    client: { clientId, kid: keys.kid, privateJwk: keys.privateJwk },
   };
   process.send!(ready);
   process.on('message', async (message: Ask) => {

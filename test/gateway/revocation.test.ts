@@ -3,15 +3,14 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import { REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
 import type { SnapshotKeyManager } from '../../lib/gateway-feed/snapshot.ts';
 import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
 import {
   clientAssertion,
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   requestClientCredentialsToken,
   type StartedIdentityServer,
   startIdentityServer,

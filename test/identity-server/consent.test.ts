@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import {
   authorizePath,
   consentOverHttp,
@@ -11,9 +12,7 @@ import {
 } from '../support/authorization.ts';
 import { browserAvailability, launchBrowser } from '../support/browser.ts';
 import {
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   type StartedIdentityServer,
   startIdentityServer,
   startJwksServer,
@@ -27,7 +26,7 @@ let clientId: string;
 
 beforeAll(async () => {
   is = await startIdentityServer();
-  keys = await createRecipientKeys('PS256');
+  keys = await createRecipientKeys();
   jwks = await startJwksServer(is.pki, keys.jwks);
   clientId = await insertCdrClient(is.db, {
     jwksUri: jwks.url,

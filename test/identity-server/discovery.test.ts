@@ -1,11 +1,10 @@
 import https from 'node:https';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import { rotateSigningKey } from '../../services/identity-server/oauth/signing-keys.ts';
 import {
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   requestClientCredentialsToken,
   type StartedIdentityServer,
   startIdentityServer,
@@ -19,7 +18,7 @@ let clientId: string;
 
 beforeAll(async () => {
   is = await startIdentityServer();
-  keys = await createRecipientKeys('PS256');
+  keys = await createRecipientKeys();
   jwks = await startJwksServer(is.pki, keys.jwks);
   clientId = await insertCdrClient(is.db, { jwksUri: jwks.url });
 });

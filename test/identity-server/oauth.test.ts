@@ -1,6 +1,7 @@
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import { encodeCertificateHeader } from '../../lib/http/forwarded-certificate.ts';
 import { authorizeBearer } from '../../services/identity-server/oauth/access-tokens.ts';
@@ -8,9 +9,7 @@ import { postgresTarget } from '../support/database.ts';
 import {
   type ClientIdentity,
   clientAssertion,
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   requestClientCredentialsToken,
   type StartedIdentityServer,
   startIdentityServer,
@@ -48,7 +47,7 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
         });
       },
     });
-    keys = await createRecipientKeys('PS256');
+    keys = await createRecipientKeys();
     jwks = await startJwksServer(is.pki, keys.jwks);
     clientId = await insertCdrClient(is.db, { jwksUri: jwks.url });
     otherIdentity = await is.pki.issueClient();
@@ -188,7 +187,7 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
   });
 
   it('rejects a client assertion signed by a key not in the client JWKS', async () => {
-    const stranger = await createRecipientKeys('PS256');
+    const stranger = await createRecipientKeys();
     const response = await requestClientCredentialsToken(is, {
       clientId,
       keys: { ...stranger, kid: keys.kid },
@@ -226,7 +225,7 @@ describe.each(targets)('OAuth core on $name', ({ databaseUrl }) => {
   });
 
   it('accepts ES256 client assertions', async () => {
-    const es256 = await createRecipientKeys('ES256');
+    const es256 = await createRecipientKeys({ alg: 'ES256' });
     const es256Jwks = await startJwksServer(is.pki, es256.jwks);
     try {
       const id = await insertCdrClient(is.db, {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys } from '../../lib/cdr/recipient.ts';
 import {
-  createRecipientKeys,
   insertCdrClient,
   requestClientCredentialsToken,
   type StartedIdentityServer,
@@ -20,7 +20,7 @@ afterAll(async () => {
 
 describe('client JWKS fetches follow the SSRF policy', () => {
   it('does not fetch a client jwks_uri on a loopback address unless private addresses are allowed', async () => {
-    const keys = await createRecipientKeys('PS256');
+    const keys = await createRecipientKeys();
     const jwks = await startJwksServer(is.pki, keys.jwks);
     try {
       const clientId = await insertCdrClient(is.db, { jwksUri: jwks.url });

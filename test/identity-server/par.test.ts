@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import {
   authorizePath,
   pushAuthorizationRequest,
@@ -6,9 +7,7 @@ import {
   requestObject,
 } from '../support/authorization.ts';
 import {
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   type StartedIdentityServer,
   startIdentityServer,
   startJwksServer,
@@ -23,7 +22,7 @@ let clientId: string;
 
 beforeAll(async () => {
   is = await startIdentityServer();
-  keys = await createRecipientKeys('PS256');
+  keys = await createRecipientKeys();
   jwks = await startJwksServer(is.pki, keys.jwks);
   clientId = await insertCdrClient(is.db, { jwksUri: jwks.url });
 });
@@ -93,7 +92,7 @@ describe('pushed authorisation requests', () => {
   });
 
   it('accepts ES256 request objects from a client with an ES256 key', async () => {
-    const esKeys = await createRecipientKeys('ES256');
+    const esKeys = await createRecipientKeys({ alg: 'ES256' });
     const esJwks = await startJwksServer(is.pki, esKeys.jwks);
     try {
       const esClient = await insertCdrClient(is.db, {
@@ -159,7 +158,7 @@ describe('pushed authorisation requests', () => {
   });
 
   it('refuses a request object signed by a key the client did not register', async () => {
-    const stranger = await createRecipientKeys('PS256');
+    const stranger = await createRecipientKeys();
     const { jwt } = await requestObject({
       clientId,
       keys: { ...stranger, kid: keys.kid },

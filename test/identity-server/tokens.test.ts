@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import { authorizeBearer } from '../../services/identity-server/oauth/access-tokens.ts';
 import {
@@ -15,9 +16,7 @@ import {
 import {
   type ClientIdentity,
   clientAssertion,
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   type StartedIdentityServer,
   startIdentityServer,
   startJwksServer,
@@ -40,7 +39,7 @@ beforeAll(async () => {
       });
     },
   });
-  keys = await createRecipientKeys('PS256');
+  keys = await createRecipientKeys();
   jwks = await startJwksServer(is.pki, keys.jwks);
   clientId = await insertCdrClient(is.db, { jwksUri: jwks.url });
   otherSectorClient = await insertCdrClient(is.db, {
@@ -298,7 +297,7 @@ describe('arrangement revocation by the recipient', () => {
     ).json();
     const unsigned = new UnsecuredJWT({ cdr_arrangement_id: arrangementId }).encode();
     expect((await revokeArrangement(unsigned)).status).toBe(400);
-    const stranger = await createRecipientKeys('PS256');
+    const stranger = await createRecipientKeys();
     expect(
       (await revokeArrangement(await arrangementJwt(arrangementId, { ...stranger, kid: keys.kid }))).status,
     ).toBe(400);

@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT, UnsecuredJWT } from 'jose';
+import type { RecipientKeys } from '../../lib/cdr/recipient.ts';
 import {
   type ClientIdentity,
   clientAssertion,
-  type RecipientKeys,
   type StartedIdentityServer,
   type TestResponse,
 } from './identity-server.ts';

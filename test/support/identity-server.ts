@@ -1,11 +1,12 @@
-import { generateKeyPairSync, type KeyObject, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { calculateJwkThumbprint, type JWK, SignJWT } from 'jose';
+import { type JWK, SignJWT } from 'jose';
 import pg from 'pg';
 import { Agent, request as undiciRequest } from 'undici';
+import type { RecipientKeys } from '../../lib/cdr/recipient.ts';
 import { basicAuthorization, type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
 import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import type { Database } from '../../lib/storage/index.ts';
@@ -210,26 +211,6 @@ export async function send(url: string, dispatcher: Agent, init: RequestInit = {
     text,
     json: () => JSON.parse(text),
   };
-}
-
-/** A recipient's signing key pair and its public JWKS. */
-export interface RecipientKeys {
-  alg: 'PS256' | 'ES256';
-  kid: string;
-  privateKey: KeyObject;
-  publicJwk: JWK;
-  jwks: { keys: JWK[] };
-}
-
-export async function createRecipientKeys(alg: 'PS256' | 'ES256' = 'PS256'): Promise<RecipientKeys> {
-  const { privateKey, publicKey } =
-    alg === 'PS256'
-      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-      : generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' }) as JWK;
-  const kid = await calculateJwkThumbprint(jwk);
-  const publicJwk = { ...jwk, kid, alg, use: 'sig' };
-  return { alg, kid, privateKey, publicJwk, jwks: { keys: [publicJwk] } };
 }
 
 /** An HTTPS server on 127.0.0.1 (sandbox server certificate) serving a JWKS at `/jwks` that tests can change. */
