@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRecipientKeys, type RecipientKeys } from '../../lib/cdr/recipient.ts';
 import { loadConfig } from '../../lib/config/index.ts';
 import { REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
 import { type Banking, createBanking } from '../../services/banking/server.ts';
@@ -22,9 +23,7 @@ import {
 import { gatewayConfig } from '../support/dcr-gateway.ts';
 import {
   clientAssertion,
-  createRecipientKeys,
   insertCdrClient,
-  type RecipientKeys,
   type StartedIdentityServer,
   startIdentityServer,
   startJwksServer,
@@ -48,7 +47,7 @@ const ACCOUNTS = '/cds-au/v1/banking/accounts';
 
 beforeAll(async () => {
   is = await startIdentityServer();
-  keys = await createRecipientKeys('PS256');
+  keys = await createRecipientKeys();
   jwks = await startJwksServer(is.pki, keys.jwks);
   clientId = await insertCdrClient(is.db, {
     jwksUri: jwks.url,
