@@ -181,8 +181,8 @@ async function start(
   const clients = new ClientCache<ClientRow>();
   const revocations = new RevocationStore(db);
   const verifier = new AccessTokenVerifier(db, { issuer, audience: url, keys: () => keys, revocations });
-  let scopeNames = await new ScopeStore(db).names();
   const scopes = new ScopeStore(db, { onChange: () => refreshProvider() });
+  let scopeNames = await scopes.reload();
   const adminCredential = new AdminCredential(
     ob.admin.username,
     ob.admin.password,
@@ -227,10 +227,7 @@ async function start(
    * or on another replica) a new provider takes over; requests in flight finish on the old one.
    */
   const reloadProvider = async () => {
-    const [freshKeys, freshScopes] = await Promise.all([
-      loadSigningKeys(db, secrets, keys),
-      new ScopeStore(db).names(),
-    ]);
+    const [freshKeys, freshScopes] = await Promise.all([loadSigningKeys(db, secrets, keys), scopes.reload()]);
     const scopesChanged = [...freshScopes].sort().join(' ') !== [...scopeNames].sort().join(' ');
     if (freshKeys.fingerprint === keys.fingerprint && !scopesChanged) return;
     keys = freshKeys;
@@ -256,6 +253,7 @@ async function start(
     callerLimits,
     verifyAccessToken: (token) => verifier.verify(token),
     revocations,
+    scopes,
     clientChanged: (clientId) => clients.evict(clientId),
   };
 

@@ -29,7 +29,8 @@ export interface StoredClient {
 
 /**
  * One registration request travelling through the pipeline (POST or PUT). Each step reads what the
- * earlier ones established and adds its own result; nothing is persisted before `persist*`.
+ * earlier ones established and adds its own result; nothing is persisted until the
+ * pipeline has passed (client-store.ts's `insertClient`/`updateClient`).
  */
 export interface RegistrationContext {
   runtime: DcrRuntime;

@@ -6,6 +6,7 @@ import type { OutboundClient } from '../../../lib/http/outbound.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import type { CallerLimits } from '../limits/caller-limits.ts';
 import type { RevocationStore } from '../revocation/store.ts';
+import type { ScopeStore } from '../scopes/store.ts';
 
 /** Verified claims of one of this identity server's access tokens. */
 export interface AccessTokenClaims {
@@ -47,6 +48,8 @@ export interface DcrDependencies {
   verifyAccessToken(token: string): Promise<AccessTokenClaims>;
   /** Where a deleted client's tokens are revoked, for this server and every gateway. */
   revocations: RevocationStore;
+  /** The scopes this server issues: the one store the scopes API writes through, so a new scope counts at once. */
+  scopes: ScopeStore;
   /** A registration was updated or deleted: the OAuth core forgets what it had loaded of the client. */
   clientChanged(clientId: string): void;
 }

@@ -7,7 +7,6 @@ import {
 } from '../../../lib/http/errors.ts';
 import { OutboundClient } from '../../../lib/http/outbound.ts';
 import { clientRevocation } from '../revocation/store.ts';
-import { ScopeStore } from '../scopes/store.ts';
 import { authenticateCaller } from './authenticate-caller.ts';
 import { buildClientMetadata } from './build-client-metadata.ts';
 import { checkRedirectUriHostnames, checkUriHostnames } from './check-hostnames.ts';
@@ -53,7 +52,14 @@ const validateRegistrationUpdate: readonly RegistrationStep[] = [
   parseRequestJwt,
   verifySoftwareStatement,
   checkSameSoftwareProduct,
-  ...validateRegistrationRequest.slice(2),
+  verifyRequestSignature,
+  checkRequestClaims,
+  checkRedirectUris,
+  checkRedirectUriHostnames,
+  checkUriHostnames,
+  checkUrisAnswer,
+  checkSectorIdentifier,
+  buildClientMetadata,
 ];
 
 const REGISTER_KEYS_MAX_AGE_MS = 10 * 60_000;
@@ -140,7 +146,7 @@ function createRuntime(deps: DcrDependencies): DcrRuntime & { close(): Promise<v
   return {
     deps,
     rules: registrationRules(deps.config),
-    scopes: new ScopeStore(deps.db),
+    scopes: deps.scopes,
     registerKeys: new KeySetCache({
       fetch: (url) => registerClient.getJson(url),
       maxAgeMs: REGISTER_KEYS_MAX_AGE_MS,

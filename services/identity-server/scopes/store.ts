@@ -19,8 +19,8 @@ const CACHE_MS = 5_000;
 
 /**
  * The scopes this server issues. Token requests consult the set on every client_credentials grant, so
- * names are cached briefly; a scope created through this process is visible at once, one created
- * through another replica within `CACHE_MS`.
+ * names are cached briefly; a scope created through this process is visible at once (the identity
+ * server and its DCR endpoint share one store), one created through another replica within `CACHE_MS`.
  */
 export class ScopeStore {
   readonly #db: Database;
@@ -35,6 +35,11 @@ export class ScopeStore {
 
   async names(): Promise<Set<string>> {
     if (this.#names && Date.now() - this.#names.at < CACHE_MS) return this.#names.value;
+    return this.reload();
+  }
+
+  /** The names as the database holds them now (scopes created through another replica included). */
+  async reload(): Promise<Set<string>> {
     const { rows } = await this.#db.query<{ name: string }>('SELECT name FROM scopes');
     this.#names = { at: Date.now(), value: new Set(rows.map((row) => row.name)) };
     return this.#names.value;

@@ -140,6 +140,27 @@ describe.each(await databaseTargets())('POST /register on $name', ({ databaseUrl
     );
   });
 
+  it('keeps a scope created through the scopes API in the very next registration', async () => {
+    // A first registration reads (and caches) the served scopes.
+    const first = await dcr.post(await dcr.requestFor(await dcr.seed()));
+    expect(first.status, first.text).toBe(201);
+    const created = await dcr.call('POST', '/api/identity/oauth2/v1.0/scopes', {
+      headers: { authorization: dcr.server.adminAuthorization },
+      contentType: 'application/json',
+      body: JSON.stringify({
+        name: 'bank:obkit-test:read',
+        displayName: 'Test',
+        description: '',
+        bindings: [],
+      }),
+    });
+    expect(created.status, created.text).toBe(201);
+    const product = await dcr.seed({ metadata: { scope: 'openid cdr:registration bank:obkit-test:read' } });
+    const reply = await dcr.post(await dcr.requestFor(product));
+    expect(reply.status, reply.text).toBe(201);
+    expect((reply.body.scope as string).split(' ')).toContain('bank:obkit-test:read');
+  });
+
   it('takes unmodifiable metadata from the SSA whatever the request says', async () => {
     const product = await dcr.seed();
     const ssa = await product.getSsa();
