@@ -26,7 +26,9 @@ Commands:
   logs [SERVICE]         the local stack's logs, readable (--follow to keep printing)
   configure              run every configure step in WSO2's order, then the smoke test
                          (--plan: what it would change, exit 2 on drift)
-  smoke                  the smoke registration (or the no-SSA checks against production)
+  smoke                  the smoke registration (or the no-SSA checks against production); in a
+                         sandbox with the banking service, then consent, data and revocation
+  consent-url            a fresh consent URL for the sandbox demo client (as \`obkit up\` prints)
   status                 health of each service of the environment (and restarts under \`obkit up\`)
   conformance dcr        the DCR conformance cases (every rule of docs/dcr-rules.md) against a Data Holder
   dcr explain FILE|-     why a registration request is refused: each rule passed/failed/skipped, offline
@@ -54,6 +56,9 @@ switch (command) {
     break;
   case 'smoke':
     await smokeCommand(args);
+    break;
+  case 'consent-url':
+    await consentUrlCommand(args);
     break;
   case 'status':
     await statusCommand(args);
@@ -246,8 +251,11 @@ As an Accredited Data Recipient: discovery and JWKS, refusal of an untrusted cli
 registration through the gateway over mutual TLS (SSA from the sandbox Register — obkit's, or
 --register URL — or --ssa), a
 certificate-bound token with private_key_jwt, GET/PUT/DELETE of the registration and a rejected
-request with a bad signature. Deletes what it registered. Production without an SSA, or
---no-registration: the checks that need none and the rejection of a self-signed SSA.
+request with a bad signature. In a sandbox running obkit's banking service, before the DELETE, the
+data-sharing journey: PAR, the sandbox consent pages as form posts, JARM, tokens, the consented
+accounts through the gateway, the arrangement revoked, then 401. Deletes what it registered.
+Production without an SSA, or --no-registration: the checks that need none and the rejection of a
+self-signed SSA; production never runs the data-sharing journey.
 
   --no-registration      only the checks that need no SSA (scheduled verification; no admin credential)
 
@@ -291,6 +299,40 @@ ${TARGET_HELP}`;
       ),
     ];
   });
+}
+
+async function consentUrlCommand(argv: string[]): Promise<void> {
+  const { demoConsentUrl } = await import('../scripts/lib/consent-url.ts');
+  const { defaultStateDir, resolveTarget, TARGET_HELP, targetOptions } = await import(
+    '../scripts/lib/target.ts'
+  );
+  const help = `Usage: obkit consent-url [target options]
+
+Pushes an authorisation request (PAR) for the sandbox demo client — registered once through the
+gateway and kept in <state-dir>/demo/consent-client.json with its signing key — and prints the
+authorize URL to open in a browser: the sandbox consent page, where a test customer logs in with the
+one-time code it shows, picks accounts and approves. The URL is valid for the request's expires_in
+(60 s); the browser ends at the demo client's redirect URI with the signed response in the address bar.
+Needs a sandbox target with obkit's Register (\`obkit up\`).
+
+${TARGET_HELP}`;
+  const { values } = parseCommandLine('obkit', { args: argv, options: targetOptions }, help);
+  try {
+    const target = await resolveTarget(values as TargetFlags);
+    if (!target.manifest.mockRegister) throw new Error("it needs a sandbox target with obkit's Register");
+    const stateDir = target.manifest.stateDir ?? defaultStateDir(values as TargetFlags);
+    const pushed = await demoConsentUrl(target, stateDir);
+    console.log(
+      values.json
+        ? JSON.stringify({ ok: true, url: pushed.authorizeUrl, expiresIn: pushed.expiresIn })
+        : `${pushed.authorizeUrl}\n(valid ${pushed.expiresIn} s)`,
+    );
+  } catch (error) {
+    const message = `obkit consent-url: ${(error as Error).message}`;
+    if (values.json) console.log(JSON.stringify({ ok: false, error: message }));
+    else console.error(message);
+    process.exitCode = 1;
+  }
 }
 
 async function statusCommand(argv: string[]): Promise<void> {

@@ -17,11 +17,14 @@ import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts'
 import { createCertificateAuthority, issueCertificate } from '../../lib/pki/index.ts';
 import { ApiCallError, DcrApi, IdentityServerApi, type TlsMaterial } from './api-client.ts';
 import type { Progress, StepResult } from './report.ts';
+import { dataSharingJourney } from './smoke-data-sharing.ts';
 import type { Target } from './target.ts';
 
 /**
  * The smoke test, as an Accredited Data Recipient would do it: get an SSA, register over mutual TLS
- * through the gateway, get a certificate-bound token with private_key_jwt, read, update and delete the
+ * through the gateway, get a certificate-bound token with private_key_jwt, read and update the
+ * registration, and — in a sandbox running obkit's banking service — collect consent and fetch the
+ * consented accounts until the arrangement is revoked (smoke-data-sharing.ts); then delete the
  * registration, and prove validation is on with a rejected request. Everything it registers it deletes.
  * Without an SSA against production it runs the checks that need none.
  */
@@ -198,6 +201,12 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
       `HTTP ${updated.status} ${JSON.stringify(updated.data)}`,
     );
     pass('PUT /register/{ClientId}: 200, same client_id');
+
+    // Sandbox with obkit's banking service: the client goes on to collect consent and fetch data.
+    if (manifest.mode === 'sandbox' && manifest.banking) {
+      const redirectUri = ssaClaims.redirect_uris[0]!;
+      await dataSharingJourney(target, { clientId, key: recipient.key, redirectUri }, pass);
+    }
 
     const deleted = await gateway.delete(clientId, token);
     expect('DELETE /register/{ClientId}', deleted.status === 204, `HTTP ${deleted.status}`);

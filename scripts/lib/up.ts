@@ -18,6 +18,8 @@ import { BUNDLE_ENTRIES, freshBundles } from '../../lib/process/bundles.ts';
 import { COMPILE_CACHE_DIR } from '../../lib/process/cache.ts';
 import { ownerOnlyFiles, tightenTree } from '../../lib/process/owner-only.ts';
 import { configure } from './configure.ts';
+import { demoConsentUrl } from './consent-url.ts';
+import type { PushedAuthorization } from './recipient-session.ts';
 import { sandboxRecipient } from './smoke.ts';
 import { Supervisor } from './supervisor.ts';
 import {
@@ -74,11 +76,12 @@ export const upOptions = {
 
 export const UP_HELP = `Usage: obkit up [--config FILE] [--state-dir DIR] [--base-port N] [--json]
 
-Starts the embedded database and mock-register, identity-server, api-manager, gateway and banking locally
-(sandbox mode), waits until each answers /health/ready on its management port, runs every configure step and the smoke
-registration, then marks <state-dir>/environment.json ready ("status": "ready") and prints the URLs,
-certificate paths and a curl registration to paste. Stays in the foreground until Ctrl-C, SIGTERM or
-\`obkit down\`, which stop every process.
+Starts the embedded database and mock-register, identity-server, api-manager, gateway and banking
+locally (sandbox mode), waits until each answers /health/ready on its management port, runs every
+configure step and the smoke test (registration, then consent, data and revocation), then marks
+<state-dir>/environment.json ready ("status": "ready") and prints the URLs, certificate paths, a curl
+registration to paste and a consent URL for the demo client (\`obkit consent-url\` for a fresh one).
+Stays in the foreground until Ctrl-C, SIGTERM or \`obkit down\`, which stop every process.
 
 A process that exits is restarted (back-off from 0.25 s to 8 s) while the others keep serving; after
 more than 5 exits within 60 s, or one that refuses its configuration, \`up\` stops everything and
@@ -331,10 +334,11 @@ async function startAndConfigure(
   // The actions were shown as progress above; one verdict line per step is enough here.
   out(`  ${results.map((result) => `${result.step}: ${result.status}`).join(' · ')}`);
   const demo = await prepareDemoRequest(target, stateDir);
-  manifest.demo = demo.files;
+  const consent = await demoConsentUrl(target, stateDir);
+  manifest.demo = { ...demo.files, consentClient: consent.clientFile };
   manifest.status = 'ready';
   await writeManifest(manifestPath(stateDir), manifest);
-  out(summary(target, stateDir, demo, (Date.now() - started) / 1000));
+  out(summary(target, stateDir, demo, consent, (Date.now() - started) / 1000));
 }
 
 /**
@@ -455,7 +459,13 @@ export async function prepareDemoRequest(target: Target, stateDir: string): Prom
   return { files, expiresAt: new Date(Math.min(ssaExp, now + 3600) * 1000), curl };
 }
 
-function summary(target: Target, stateDir: string, demo: DemoRequest, seconds: number): string {
+function summary(
+  target: Target,
+  stateDir: string,
+  demo: DemoRequest,
+  consent: PushedAuthorization,
+  seconds: number,
+): string {
   const m = target.manifest;
   return `
 obkit is up (sandbox) in ${seconds.toFixed(1)} s
@@ -474,6 +484,12 @@ obkit is up (sandbox) in ${seconds.toFixed(1)} s
 Register a client through the gateway (request valid until ${demo.expiresAt.toLocaleTimeString()}):
 
   ${demo.curl}
+
+Give consent as a sandbox test customer (the demo client; valid ${consent.expiresIn} s — \`obkit consent-url
+--state-dir ${stateDir}\` pushes a fresh one; the browser ends at the client's redirect URI with the
+signed response in the address bar):
+
+  ${consent.authorizeUrl}
 
 Ctrl-C (or \`obkit down --state-dir ${stateDir}\` from another terminal) stops every service.`;
 }

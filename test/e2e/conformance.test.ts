@@ -403,6 +403,11 @@ describe('obkit smoke --junit', () => {
     expect(names.length).toBeGreaterThanOrEqual(8);
     expect(names).toContainEqual(expect.stringMatching(/^registered through the gateway: 201/));
     expect(names).toContain('DELETE /register/{ClientId}: 204, then GET 401');
+    // The sandbox journey after registration: consent, data through the gateway, revocation.
+    expect(names).toContain(
+      'GET /cds-au/v1/banking/accounts through the gateway: 200, only the consented account',
+    );
+    expect(names).toContain('arrangement revoked by the recipient: 204, then the gateway answers 401');
 
     // An SSA the Register did not sign: the registration check fails, and the report says so.
     const target = await resolveTarget({ 'state-dir': stateDir });

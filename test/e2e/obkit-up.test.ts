@@ -9,6 +9,7 @@ import pg from 'pg';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../lib/cdr/index.ts';
+import { walkSandboxConsent } from '../../lib/cdr/sandbox-consent.ts';
 import { basicAuthorization, DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
 import { FAPI_TLS12_CIPHERS } from '../../lib/http/tls-profile.ts';
 import { SecretBox } from '../../lib/secrets/index.ts';
@@ -111,6 +112,9 @@ afterAll(async () => {
 describe('obkit up', () => {
   it('reaches a passing smoke test and prints the summary', () => {
     expect(firstSummary).toMatch(/smoke-test: passed/);
+    // The sandbox smoke goes on from registration to consent, data and revocation.
+    expect(firstSummary).toMatch(/PAR → sandbox consent .* → JARM code/);
+    expect(firstSummary).toMatch(/arrangement revoked by the recipient: 204, then the gateway answers 401/);
     expect(firstSummary).toMatch(/obkit is up \(sandbox\)/);
     expect(firstSummary).not.toContain(JSON.parse(firstSummaryCredential()).password);
   });
@@ -165,6 +169,39 @@ describe('obkit up', () => {
     const product = JSON.parse(await readFile(join(stateDir, 'demo', 'software-product.json'), 'utf8'));
     expect(body.software_statement).toBe(product.ssa);
     clientId = body.client_id;
+  }, 30_000);
+
+  it('the printed consent URL and `obkit consent-url` lead to the sandbox consent page of the demo client', async () => {
+    const printed = firstSummary
+      .split('\n')
+      .find((l) => l.trim().includes('/oauth2/authorize?'))!
+      .trim();
+    const { stdout } = await run(
+      process.execPath,
+      [join(ROOT, 'bin', 'obkit.ts'), 'consent-url', '--state-dir', stateDir, '--json'],
+      { cwd: ROOT },
+    );
+    const fresh = JSON.parse(stdout) as { ok: boolean; url: string; expiresIn: number };
+    expect(fresh.ok).toBe(true);
+    expect(new URL(fresh.url).searchParams.get('client_id')).toBe(
+      new URL(printed).searchParams.get('client_id'),
+    );
+    const ca = await readFile(join(stateDir, 'pki', 'ca.pem'), 'utf8');
+    const dispatcher = new Agent({ connect: { ca } });
+    try {
+      // A tester's browser, as form posts: log in, deny; the demo client's redirect URI gets the answer.
+      const redirect = await walkSandboxConsent(
+        async (method, url, init) => {
+          const response = await request(url, { method, ...init, dispatcher });
+          return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+        },
+        fresh.url,
+        { customer: 'sandbox-customer-omar', accounts: [], approve: false },
+      );
+      expect(redirect.searchParams.get('response')).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    } finally {
+      await dispatcher.close();
+    }
   }, 30_000);
 
   it('a restart (SIGTERM, then up again) keeps the registration', async () => {

@@ -1,6 +1,7 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT, UnsecuredJWT } from 'jose';
 import type { RecipientKeys } from '../../lib/cdr/recipient.ts';
+import { type ConsentDecision, pkce, walkSandboxConsent } from '../../lib/cdr/sandbox-consent.ts';
 import {
   type ClientIdentity,
   clientAssertion,
@@ -15,11 +16,6 @@ import {
 
 export const REDIRECT_URI = 'https://recipient.example/callback';
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-
-export function pkce(): { verifier: string; challenge: string } {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
 
 export interface RequestObjectOptions {
   clientId: string;
@@ -93,72 +89,23 @@ export function authorizePath(clientId: string, requestUri: string): string {
   return `/oauth2/authorize?${new URLSearchParams({ client_id: clientId, request_uri: requestUri })}`;
 }
 
-/** Cookies by name, as a browser would send them back to this one server (paths ignored: names differ). */
-export class CookieJar {
-  readonly #cookies = new Map<string, string>();
-
-  take(response: TestResponse): void {
-    const header = response.headers['set-cookie'];
-    for (const line of [header ?? []].flat()) {
-      const [pair, ...attributes] = line.split(';');
-      const [name, ...value] = pair!.split('=');
-      const expired = attributes.some((attribute) => /expires=Thu, 01 Jan 1970/i.test(attribute));
-      if (expired) this.#cookies.delete(name!.trim());
-      else this.#cookies.set(name!.trim(), value.join('='));
-    }
-  }
-
-  header(): string {
-    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-  }
-}
-
 /**
- * Follows the browser's path from `/oauth2/authorize` to the redirect back to the recipient: logs in as
- * `customer` with the code on the login page, then approves sharing `accounts` (or denies). Returns the
- * final redirect's URL.
+ * Follows the browser's path from `/oauth2/authorize` to the redirect back to the recipient with plain
+ * form posts (lib/cdr/sandbox-consent.ts, as the smoke test does). Returns the final redirect's URL.
  */
-export async function consentOverHttp(
+export function consentOverHttp(
   is: StartedIdentityServer,
   start: string,
-  decision: { customer: string; accounts: string[]; approve: boolean },
+  decision: ConsentDecision,
 ): Promise<URL> {
-  const jar = new CookieJar();
-  const get = async (path: string) => {
-    const response = await is.request(path, { headers: { cookie: jar.header() } });
-    jar.take(response);
-    return response;
-  };
-  const post = async (path: string, form: URLSearchParams) => {
-    const response = await is.request(path, {
-      method: 'POST',
-      headers: { cookie: jar.header(), 'content-type': 'application/x-www-form-urlencoded' },
-      body: form.toString(),
-    });
-    jar.take(response);
-    return response;
-  };
-  const locationOf = (response: TestResponse) => {
-    if (response.status !== 303 && response.status !== 302) {
-      throw new Error(`expected a redirect, got ${response.status}: ${response.text.slice(0, 300)}`);
-    }
-    return new URL(String(response.headers.location), is.url);
-  };
-  const pathOf = (url: URL) => `${url.pathname}${url.search}`;
-
-  let consent = locationOf(await get(start));
-  const loginPage = await get(pathOf(consent));
-  const code = /data-testid="one-time-code">(\d{6})</.exec(loginPage.text)?.[1];
-  if (!code) throw new Error(`no one-time code on the login page: ${loginPage.text.slice(0, 300)}`);
-  const loggedIn = await post(
-    `${consent.pathname}/login`,
-    new URLSearchParams({ customer: decision.customer, code }),
+  return walkSandboxConsent(
+    async (method, url, init) => {
+      const target = new URL(url);
+      return is.request(`${target.pathname}${target.search}`, { method, ...init });
+    },
+    new URL(start, is.url).toString(),
+    decision,
   );
-  consent = locationOf(await get(pathOf(locationOf(loggedIn))));
-  const form = new URLSearchParams({ decision: decision.approve ? 'approve' : 'deny' });
-  for (const account of decision.accounts) form.append('accounts', account);
-  const confirmed = await post(`${consent.pathname}/confirm`, form);
-  return locationOf(await get(pathOf(locationOf(confirmed))));
 }
 
 /** The JARM response a redirect carries, verified with the identity server's published keys. */
