@@ -95,31 +95,11 @@ const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
  */
 export function createService(options: ServiceOptions): Service {
   const logger = createLogger(options.name, options.logLevel);
-  const metrics = new Registry();
-  // `component`, not `service`: Prometheus's Kubernetes discovery adds a `service` label of its own.
-  metrics.setDefaultLabels({ component: options.name });
-  collectDefaultMetrics({ register: metrics });
-  const shapeOf = (url: string) =>
-    typeof options.errorShape === 'function' ? options.errorShape(url) : (options.errorShape ?? 'oauth');
+  const metrics = serviceMetrics(options.name);
+  const shapeOf = shapeOfOption(options.errorShape);
 
-  const serverIdentity = () => {
-    const key = readFileSync(options.tls.privateKey);
-    const problem = serverKeyProblem(key);
-    if (problem) {
-      const error = new ConfigError('obkit.tls.private_key', `${options.tls.privateKey}: ${problem}`);
-      if (options.tls.strictServerKey) throw error;
-      logger.warn(error.message);
-    }
-    return { ...SERVER_TLS_PROFILE, cert: readFileSync(options.tls.certificate), key };
-  };
-  const secureContextOptions = (identity: ReturnType<typeof serverIdentity>) => {
-    const ca = [
-      ...(options.tls.clientCas ?? []).map((file) => readFileSync(file, 'utf8')),
-      ...(options.tls.clientCaPems?.() ?? []),
-    ];
-    return { ...identity, ...(ca.length ? { ca } : {}) };
-  };
-  const identity = serverIdentity();
+  const tls = serverTls(options.tls, logger);
+  const identity = tls.serverIdentity();
   const inFlight = new InFlightRequests();
   const management = createManagementListener({
     logger,
@@ -137,38 +117,18 @@ export function createService(options: ServiceOptions): Service {
   // A service may bind its port before fastify has booted (the identity server binds first to learn its
   // own URL); a request routed by an unbooted fastify crashes the process, so it is told to come back.
   let routesReady = false;
-  const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    // One access-log line per request comes from the onResponse hook below, with the route and timing.
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimit ?? 1_048_576,
-    // Malformed HTTP (bad request line, oversized headers) gets a JSON answer too, then the socket closes.
-    clientErrorHandler: (error, socket) => answerClientError(error, socket, shapeOf('/')),
-    // A URL fastify cannot decode, or an overlong path parameter: the 400 in the surface's shape.
-    frameworkErrors: (error, request, reply) => {
-      const rendered = renderError(error, shapeOf(request.url));
-      (reply as FastifyReply).code(rendered.status).headers(rendered.headers).send(rendered.body);
-    },
-    serverFactory: (handler) => {
-      server = https.createServer(
-        {
-          ...secureContextOptions(identity),
-          requestCert: options.tls.requestCert ?? false,
-          rejectUnauthorized: options.tls.rejectUnauthorized ?? false,
-        },
-        (req, res) => {
-          inFlight.track(res);
-          if (options.preRoute?.(req, res)) return;
-          if (!routesReady) {
-            answerStarting(res, shapeOf(req.url ?? '/'));
-            return;
-          }
-          handler(req, res);
-        },
-      );
-      return server;
-    },
-  }) as unknown as FastifyInstance;
+  const app = createFastify(options, logger, shapeOf, (handler) => {
+    server = https.createServer(
+      serverOptions(options.tls, tls.secureContextOptions(identity)),
+      (req, res) => {
+        inFlight.track(res);
+        if (options.preRoute?.(req, res)) return;
+        if (!routesReady) answerStarting(res, shapeOf(req.url ?? '/'));
+        else handler(req, res);
+      },
+    );
+    return server;
+  });
 
   app.addHook('onReady', async () => {
     routesReady = true;
@@ -177,17 +137,7 @@ export function createService(options: ServiceOptions): Service {
   const routes = new RouteTable(app);
   renderErrorsAsJson(app, shapeOf, routes);
 
-  const reloadTls = () => {
-    try {
-      const reloaded = serverIdentity();
-      server.setSecureContext(secureContextOptions(reloaded));
-      management.server.setSecureContext(reloaded);
-      logger.info('TLS material reloaded');
-    } catch (error) {
-      // Keep serving with the last good context rather than going dark on a half-written file.
-      logger.error({ err: error }, 'TLS reload failed; keeping the previous certificates');
-    }
-  };
+  const reloadTls = () => reloadServerTls(tls, server, management.server, logger);
   const watchers = [options.tls.certificate, options.tls.privateKey, ...(options.tls.clientCas ?? [])].map(
     (file) => watchDebounced(file, reloadTls),
   );
@@ -222,6 +172,89 @@ export function createService(options: ServiceOptions): Service {
       await Promise.all([app.close(), management.close()]);
     },
   };
+}
+
+/** Fastify with obkit's logging, body limit and JSON answers to malformed HTTP, on the given server. */
+function createFastify(
+  options: ServiceOptions,
+  logger: Logger,
+  shapeOf: (url: string) => ErrorShape,
+  serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => https.Server,
+): FastifyInstance {
+  return Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One access-log line per request comes from the onResponse hook, with the route and timing.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    // Malformed HTTP (bad request line, oversized headers) gets a JSON answer too, then the socket closes.
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, shapeOf('/')),
+    // A URL fastify cannot decode, or an overlong path parameter: the 400 in the surface's shape.
+    frameworkErrors: (error, request, reply) => {
+      const rendered = renderError(error, shapeOf(request.url));
+      (reply as FastifyReply).code(rendered.status).headers(rendered.headers).send(rendered.body);
+    },
+    serverFactory,
+  }) as unknown as FastifyInstance;
+}
+
+function shapeOfOption(errorShape: ServiceOptions['errorShape']): (url: string) => ErrorShape {
+  return typeof errorShape === 'function' ? errorShape : () => errorShape ?? 'oauth';
+}
+
+function serviceMetrics(name: string): Registry {
+  const metrics = new Registry();
+  // `component`, not `service`: Prometheus's Kubernetes discovery adds a `service` label of its own.
+  metrics.setDefaultLabels({ component: name });
+  collectDefaultMetrics({ register: metrics });
+  return metrics;
+}
+
+/** New handshakes on both listeners use the TLS files as they are now. */
+function reloadServerTls(
+  tls: ReturnType<typeof serverTls>,
+  server: https.Server,
+  managementServer: https.Server,
+  logger: Logger,
+): void {
+  try {
+    const reloaded = tls.serverIdentity();
+    server.setSecureContext(tls.secureContextOptions(reloaded));
+    managementServer.setSecureContext(reloaded);
+    logger.info('TLS material reloaded');
+  } catch (error) {
+    // Keep serving with the last good context rather than going dark on a half-written file.
+    logger.error({ err: error }, 'TLS reload failed; keeping the previous certificates');
+  }
+}
+
+function serverOptions(tls: ServiceOptions['tls'], context: https.ServerOptions): https.ServerOptions {
+  return {
+    ...context,
+    requestCert: tls.requestCert ?? false,
+    rejectUnauthorized: tls.rejectUnauthorized ?? false,
+  };
+}
+
+/** The server's certificate and key (checked against the key rules) and the client CAs it trusts. */
+function serverTls(tls: ServiceOptions['tls'], logger: Logger) {
+  const serverIdentity = () => {
+    const key = readFileSync(tls.privateKey);
+    const problem = serverKeyProblem(key);
+    if (problem) {
+      const error = new ConfigError('obkit.tls.private_key', `${tls.privateKey}: ${problem}`);
+      if (tls.strictServerKey) throw error;
+      logger.warn(error.message);
+    }
+    return { ...SERVER_TLS_PROFILE, cert: readFileSync(tls.certificate), key };
+  };
+  const secureContextOptions = (identity: ReturnType<typeof serverIdentity>) => {
+    const ca = [
+      ...(tls.clientCas ?? []).map((file) => readFileSync(file, 'utf8')),
+      ...(tls.clientCaPems?.() ?? []),
+    ];
+    return { ...identity, ...(ca.length ? { ca } : {}) };
+  };
+  return { serverIdentity, secureContextOptions };
 }
 
 /**
