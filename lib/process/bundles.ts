@@ -105,6 +105,9 @@ export async function ensureBundles(
   } catch (error) {
     onBuild(`could not bundle the processes, running the sources: ${(error as Error).message}`);
     return undefined;
+  } finally {
+    // esbuild's service process would otherwise live on beside `up`.
+    await esbuild.stop();
   }
 }
 
