@@ -4,7 +4,6 @@ import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { buildRegistrationRequest } from '../../lib/cdr/index.ts';
 import {
   type Config,
   ConfigError,
@@ -17,10 +16,7 @@ import { ensureSandboxPki } from '../../lib/pki/index.ts';
 import { BUNDLE_ENTRIES, freshBundles } from '../../lib/process/bundles.ts';
 import { COMPILE_CACHE_DIR } from '../../lib/process/cache.ts';
 import { ownerOnlyFiles, tightenTree } from '../../lib/process/owner-only.ts';
-import { configure } from './configure.ts';
-import { demoConsentUrl } from './consent-url.ts';
 import type { PushedAuthorization } from './recipient-session.ts';
-import { sandboxRecipient } from './smoke.ts';
 import { Supervisor } from './supervisor.ts';
 import {
   type EnvironmentManifest,
@@ -240,12 +236,6 @@ async function runStack(
   const { config, stateDir, out } = context;
   const started = Date.now();
   out(`obkit up: state directory ${stateDir}`);
-  // What an earlier version (or a wider umask) left readable to others is tightened too.
-  await tightenTree(stateDir);
-  const pki = await ensureSandboxPki(join(stateDir, 'pki'), { hostnames: [config.obkit.hostname] });
-  const manifest = localManifest(config, pki, context.configFile);
-  manifest.status = 'starting';
-  await writeManifest(manifestPath(stateDir), manifest);
   let lockWrites = Promise.resolve();
   const supervisor = new Supervisor({
     logsDir: join(stateDir, 'logs'),
@@ -260,6 +250,9 @@ async function runStack(
         .catch(() => undefined);
     },
   });
+  // The database needs nothing of the PKI and takes longest to be ready (the services wait for it):
+  // it starts first, and opens its cluster while the PKI is checked.
+  if (!config.obkit.database.url) supervisor.start(DATABASE);
   let signalled = false;
   let ready = false;
   const stopped = new Promise<void>((resolve) => {
@@ -273,7 +266,14 @@ async function runStack(
     process.once('SIGTERM', onSignal);
   });
   let code = 0;
+  let manifest: EnvironmentManifest | undefined;
   try {
+    // What an earlier version (or a wider umask) left readable to others is tightened too.
+    await tightenTree(stateDir);
+    const pki = await ensureSandboxPki(join(stateDir, 'pki'), { hostnames: [config.obkit.hostname] });
+    manifest = localManifest(config, pki, context.configFile);
+    manifest.status = 'starting';
+    await writeManifest(manifestPath(stateDir), manifest);
     await Promise.race([
       startAndConfigure(context, supervisor, manifest, pki.caBundle, started),
       stopped,
@@ -289,8 +289,10 @@ async function runStack(
   }
   await supervisor.stop([[...SERVICES], [DATABASE]]);
   await lockWrites;
-  manifest.status = 'stopped';
-  await writeManifest(manifestPath(stateDir), manifest);
+  if (manifest) {
+    manifest.status = 'stopped';
+    await writeManifest(manifestPath(stateDir), manifest);
+  }
   out('all processes stopped');
   return code || (signalled && !ready ? 130 : 0);
 }
@@ -316,9 +318,14 @@ async function startAndConfigure(
   started: number,
 ): Promise<void> {
   const { config, stateDir, out } = context;
+  for (const name of SERVICES) supervisor.start(name);
   const names = [...(config.obkit.database.url ? [] : [DATABASE]), ...SERVICES];
-  for (const name of names) supervisor.start(name);
   out(`· starting ${names.join(', ')} (logs: obkit logs --state-dir ${stateDir})`);
+  // Loaded while the processes start, not before: \`up\` reaches them sooner.
+  const [{ configure }, { demoConsentUrl }] = await Promise.all([
+    import('./configure.ts'),
+    import('./consent-url.ts'),
+  ]);
   const ca = await readFile(caFile, 'utf8');
   await Promise.all(
     SERVICES.map((name) => {
@@ -333,8 +340,11 @@ async function startAndConfigure(
   const results = await configure(target, { progress: (line) => out(`    ${line}`) });
   // The actions were shown as progress above; one verdict line per step is enough here.
   out(`  ${results.map((result) => `${result.step}: ${result.status}`).join(' · ')}`);
-  const demo = await prepareDemoRequest(target, stateDir);
-  const consent = await demoConsentUrl(target, stateDir);
+  // Independent of each other (a fresh product each): prepared side by side.
+  const [demo, consent] = await Promise.all([
+    prepareDemoRequest(target, stateDir),
+    demoConsentUrl(target, stateDir),
+  ]);
   manifest.demo = { ...demo.files, consentClient: consent.clientFile };
   manifest.status = 'ready';
   await writeManifest(manifestPath(stateDir), manifest);
@@ -417,6 +427,10 @@ export interface DemoRequest {
 export async function prepareDemoRequest(target: Target, stateDir: string): Promise<DemoRequest> {
   const dir = join(stateDir, 'demo');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const [{ sandboxRecipient }, { buildRegistrationRequest }] = await Promise.all([
+    import('./smoke.ts'),
+    import('../../lib/cdr/index.ts'),
+  ]);
   const recipient = await sandboxRecipient(target, 'demo');
   const ssaExp = Number(JSON.parse(Buffer.from(recipient.ssa.split('.')[1]!, 'base64url').toString()).exp);
   const now = Math.floor(Date.now() / 1000);
