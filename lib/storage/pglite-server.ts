@@ -48,94 +48,30 @@ interface Connection {
   closed: boolean;
 }
 
-export async function servePglite(db: PGlite, options: PgliteServerOptions): Promise<PgliteServer> {
-  const idleInTransactionMs = options.idleInTransactionMs ?? 30_000;
-  const report = options.onError ?? (() => {});
-  const open = new Set<Connection>();
-  const waiting: Connection[] = [];
-  let holder: Connection | undefined;
+/**
+ * PGlite has one session: the connections take turns at it. A connection holds it from its first
+ * message until its cycle ends outside a transaction; the others wait their turn in arrival order.
+ */
+class SharedSession {
+  readonly #db: PGlite;
+  readonly #idleInTransactionMs: number;
+  readonly #report: (error: Error, message: string) => void;
+  readonly open = new Set<Connection>();
+  readonly #waiting: Connection[] = [];
+  #holder: Connection | undefined;
   /** The holder's cycle is incomplete (no ReadyForQuery yet) or it is inside a transaction. */
-  let holderStatus: 'cycle' | 'transaction' | undefined;
-  let sessionSearchPath: string | undefined;
-  let running = false;
-  let idleTimer: NodeJS.Timeout | undefined;
+  #holderStatus: 'cycle' | 'transaction' | undefined;
+  #sessionSearchPath: string | undefined;
+  #running = false;
+  #idleTimer: NodeJS.Timeout | undefined;
 
-  const run = async () => {
-    if (running) return;
-    running = true;
-    try {
-      for (;;) {
-        if (holder?.closed) await release(holder);
-        const next = holder ?? waiting.find((connection) => connection.pending.length > 0);
-        if (!next?.pending.length) break;
-        clearTimeout(idleTimer);
-        // The startup packet (untyped, so its first byte is 0) must go to PGlite on its own.
-        const startup = next.pending[0]![0] === 0;
-        if (!holder) {
-          holder = next;
-          waiting.splice(waiting.indexOf(next), 1);
-          if (!startup) await useSearchPath(next.searchPath);
-        }
-        const input = startup ? next.pending.shift()! : Buffer.concat(next.pending.splice(0));
-        if (startup) sessionSearchPath = undefined;
-        let output: Uint8Array;
-        try {
-          output = await db.execProtocolRaw(input, { syncToFs: false });
-        } catch (error) {
-          report(error as Error, 'query failed in PGlite');
-          next.socket.destroy();
-          next.closed = true;
-          continue;
-        }
-        if (!next.closed && output.length) next.socket.write(output);
-        holderStatus = cycleStatus(output, holderStatus);
-        if (holderStatus === undefined) holder = undefined;
-      }
-      if (holder && holderStatus === 'transaction') {
-        const idle = holder;
-        idleTimer = setTimeout(() => idle.socket.destroy(), idleInTransactionMs);
-      }
-    } finally {
-      running = false;
-    }
-  };
+  constructor(db: PGlite, options: PgliteServerOptions) {
+    this.#db = db;
+    this.#idleInTransactionMs = options.idleInTransactionMs ?? 30_000;
+    this.#report = options.onError ?? (() => {});
+  }
 
-  const useSearchPath = async (searchPath: string | undefined) => {
-    const wanted = searchPath ?? 'public';
-    if (wanted === sessionSearchPath) return;
-    await db.query("SELECT set_config('search_path', $1, false)", [wanted]);
-    sessionSearchPath = wanted;
-  };
-
-  /** Ends what a departed holder left open, so the next client starts from a clean session. */
-  const release = async (connection: Connection) => {
-    if (holderStatus) {
-      try {
-        await db.execProtocolRaw(SYNC, { syncToFs: false });
-        if (db.isInTransaction()) await db.exec('ROLLBACK');
-      } catch (error) {
-        report(error as Error, 'could not roll back after a client left');
-      }
-    }
-    if (holder === connection) {
-      holder = undefined;
-      holderStatus = undefined;
-    }
-  };
-
-  const onData = (connection: Connection, chunk: Buffer) => {
-    connection.buffer = connection.buffer.length ? Buffer.concat([connection.buffer, chunk]) : chunk;
-    if (!connection.started && !readStartup(connection)) return;
-    const { messages, terminate, rest } = splitMessages(connection.buffer);
-    connection.buffer = rest;
-    if (messages.length) connection.pending.push(messages);
-    if (connection.pending.length && holder !== connection && !waiting.includes(connection))
-      waiting.push(connection);
-    if (terminate) connection.socket.end();
-    void run();
-  };
-
-  const server = createServer((socket) => {
+  accept(socket: Socket): void {
     const connection: Connection = {
       socket,
       buffer: Buffer.alloc(0),
@@ -144,18 +80,107 @@ export async function servePglite(db: PGlite, options: PgliteServerOptions): Pro
       pending: [],
       closed: false,
     };
-    open.add(connection);
-    socket.on('data', (chunk) => onData(connection, chunk));
+    this.open.add(connection);
+    socket.on('data', (chunk) => this.#onData(connection, chunk));
     socket.on('error', () => {});
     socket.on('close', () => {
       connection.closed = true;
-      open.delete(connection);
-      const index = waiting.indexOf(connection);
-      if (index >= 0) waiting.splice(index, 1);
-      void run();
+      this.open.delete(connection);
+      const index = this.#waiting.indexOf(connection);
+      if (index >= 0) this.#waiting.splice(index, 1);
+      void this.#run();
     });
-  });
+  }
 
+  close(): void {
+    clearTimeout(this.#idleTimer);
+    for (const connection of this.open) connection.socket.destroy();
+  }
+
+  #onData(connection: Connection, chunk: Buffer): void {
+    connection.buffer = connection.buffer.length ? Buffer.concat([connection.buffer, chunk]) : chunk;
+    if (!connection.started && !readStartup(connection)) return;
+    const { messages, terminate, rest } = splitMessages(connection.buffer);
+    connection.buffer = rest;
+    if (messages.length) connection.pending.push(messages);
+    if (connection.pending.length && this.#holder !== connection && !this.#waiting.includes(connection))
+      this.#waiting.push(connection);
+    if (terminate) connection.socket.end();
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      for (;;) {
+        if (this.#holder?.closed) await this.#release(this.#holder);
+        const next = this.#holder ?? this.#waiting.find((connection) => connection.pending.length > 0);
+        if (!next?.pending.length) break;
+        clearTimeout(this.#idleTimer);
+        await this.#serve(next);
+      }
+      const idle = this.#holder;
+      if (idle && this.#holderStatus === 'transaction') {
+        this.#idleTimer = setTimeout(() => idle.socket.destroy(), this.#idleInTransactionMs);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  /** Hands `next` the session (if it does not hold it yet) and runs its pending messages. */
+  async #serve(next: Connection): Promise<void> {
+    // The startup packet (untyped, so its first byte is 0) must go to PGlite on its own.
+    const startup = next.pending[0]![0] === 0;
+    if (!this.#holder) {
+      this.#holder = next;
+      this.#waiting.splice(this.#waiting.indexOf(next), 1);
+      if (!startup) await this.#useSearchPath(next.searchPath);
+    }
+    const input = startup ? next.pending.shift()! : Buffer.concat(next.pending.splice(0));
+    if (startup) this.#sessionSearchPath = undefined;
+    let output: Uint8Array;
+    try {
+      output = await this.#db.execProtocolRaw(input, { syncToFs: false });
+    } catch (error) {
+      this.#report(error as Error, 'query failed in PGlite');
+      next.socket.destroy();
+      next.closed = true;
+      return;
+    }
+    if (!next.closed && output.length) next.socket.write(output);
+    this.#holderStatus = cycleStatus(output, this.#holderStatus);
+    if (this.#holderStatus === undefined) this.#holder = undefined;
+  }
+
+  async #useSearchPath(searchPath: string | undefined): Promise<void> {
+    const wanted = searchPath ?? 'public';
+    if (wanted === this.#sessionSearchPath) return;
+    await this.#db.query("SELECT set_config('search_path', $1, false)", [wanted]);
+    this.#sessionSearchPath = wanted;
+  }
+
+  /** Ends what a departed holder left open, so the next client starts from a clean session. */
+  async #release(connection: Connection): Promise<void> {
+    if (this.#holderStatus) {
+      try {
+        await this.#db.execProtocolRaw(SYNC, { syncToFs: false });
+        if (this.#db.isInTransaction()) await this.#db.exec('ROLLBACK');
+      } catch (error) {
+        this.#report(error as Error, 'could not roll back after a client left');
+      }
+    }
+    if (this.#holder === connection) {
+      this.#holder = undefined;
+      this.#holderStatus = undefined;
+    }
+  }
+}
+
+export async function servePglite(db: PGlite, options: PgliteServerOptions): Promise<PgliteServer> {
+  const session = new SharedSession(db, options);
+  const server = createServer((socket) => session.accept(socket));
   // The lock of `obkit up` makes this process the socket's only owner: a file left by a crash is stale.
   await rm(options.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {
@@ -170,11 +195,10 @@ export async function servePglite(db: PGlite, options: PgliteServerOptions): Pro
   return {
     socketPath: options.socketPath,
     get connections() {
-      return open.size;
+      return session.open.size;
     },
     async close() {
-      clearTimeout(idleTimer);
-      for (const connection of open) connection.socket.destroy();
+      session.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
