@@ -155,40 +155,13 @@ function resolveConfig(raw: RawConfig): Config {
     );
   }
   const stateDir = resolve(ob.state_dir);
-  const pki = join(stateDir, 'pki');
+  const pki = resolveTlsPaths(ob.tls, stateDir);
   const tls = ob.tls;
-  tls.certificate = resolve(tls.certificate || join(pki, 'server.pem'));
-  tls.private_key = resolve(tls.private_key || join(pki, 'server.key'));
-  tls.truststore = resolve(tls.truststore || join(pki, 'truststore.pem'));
-  tls.internal_ca = resolve(tls.internal_ca || join(pki, 'internal-ca.pem'));
-  tls.internal_client_certificate = resolve(
-    tls.internal_client_certificate || join(pki, 'gateway-internal.pem'),
-  );
-  tls.internal_client_key = resolve(tls.internal_client_key || join(pki, 'gateway-internal.key'));
-  tls.banking_client_certificate = resolve(
-    tls.banking_client_certificate || join(pki, 'banking-internal.pem'),
-  );
-  tls.banking_client_key = resolve(tls.banking_client_key || join(pki, 'banking-internal.key'));
   const ownVaultDir = !ob.vault_dir;
   ob.vault_dir = resolve(ob.vault_dir || join(stateDir, 'vault'));
   if (tls.outbound_ca) tls.outbound_ca = resolve(tls.outbound_ca);
   else if (sandbox) tls.outbound_ca = join(pki, 'ca.pem');
-  for (const name of SERVICE_NAMES) {
-    const svc = ob[name];
-    // Port 0 (tests): the service binds first and derives its URL with `serviceUrl` from the bound port.
-    if (!svc.url && svc.port !== 0) svc.url = serviceUrl(ob.hostname, svc.port);
-    svc.url = svc.url.replace(/\/+$/, '');
-    svc.management_port ??= svc.port === 0 ? 0 : svc.port + MANAGEMENT_PORT_OFFSET;
-    if (svc.management_port > 65_535) {
-      throw new ConfigError(
-        `obkit.${name}.management_port`,
-        `${svc.port} + ${MANAGEMENT_PORT_OFFSET} is not a port: set it explicitly`,
-      );
-    }
-    if (svc.management_port !== 0 && svc.management_port === svc.port) {
-      throw new ConfigError(`obkit.${name}.management_port`, 'must differ from the public port');
-    }
-  }
+  resolveServiceUrls(ob);
   const dcr = raw.open_banking.dcr;
   if (!sandbox && dcr.jwks_url_sandbox) {
     throw new ConfigError(
@@ -208,6 +181,63 @@ function resolveConfig(raw: RawConfig): Config {
   const secrets = ob.secrets;
   if (secrets.encryption_key_file) secrets.encryption_key_file = resolve(secrets.encryption_key_file);
   else if (sandbox) secrets.encryption_key_file = join(stateDir, 'encryption.key');
+  resolveDcrBackendCredential(ob, stateDir, sandbox, ownVaultDir);
+  return {
+    ...raw,
+    obkit: {
+      ...ob,
+      state_dir: stateDir,
+      allow_private_addresses: ob.allow_private_addresses ?? sandbox,
+      limits,
+    },
+  } as Config;
+}
+
+/** TLS files default to the sandbox PKI under the state directory; every path made absolute. */
+function resolveTlsPaths(tls: RawConfig['obkit']['tls'], stateDir: string): string {
+  const pki = join(stateDir, 'pki');
+  tls.certificate = resolve(tls.certificate || join(pki, 'server.pem'));
+  tls.private_key = resolve(tls.private_key || join(pki, 'server.key'));
+  tls.truststore = resolve(tls.truststore || join(pki, 'truststore.pem'));
+  tls.internal_ca = resolve(tls.internal_ca || join(pki, 'internal-ca.pem'));
+  tls.internal_client_certificate = resolve(
+    tls.internal_client_certificate || join(pki, 'gateway-internal.pem'),
+  );
+  tls.internal_client_key = resolve(tls.internal_client_key || join(pki, 'gateway-internal.key'));
+  tls.banking_client_certificate = resolve(
+    tls.banking_client_certificate || join(pki, 'banking-internal.pem'),
+  );
+  tls.banking_client_key = resolve(tls.banking_client_key || join(pki, 'banking-internal.key'));
+  return pki;
+}
+
+/** Each service's URL (from hostname and port unless given) and its management port. */
+function resolveServiceUrls(ob: RawConfig['obkit']): void {
+  for (const name of SERVICE_NAMES) {
+    const svc = ob[name];
+    // Port 0 (tests): the service binds first and derives its URL with `serviceUrl` from the bound port.
+    if (!svc.url && svc.port !== 0) svc.url = serviceUrl(ob.hostname, svc.port);
+    svc.url = svc.url.replace(/\/+$/, '');
+    svc.management_port ??= svc.port === 0 ? 0 : svc.port + MANAGEMENT_PORT_OFFSET;
+    if (svc.management_port > 65_535) {
+      throw new ConfigError(
+        `obkit.${name}.management_port`,
+        `${svc.port} + ${MANAGEMENT_PORT_OFFSET} is not a port: set it explicitly`,
+      );
+    }
+    if (svc.management_port !== 0 && svc.management_port === svc.port) {
+      throw new ConfigError(`obkit.${name}.management_port`, 'must differ from the public port');
+    }
+  }
+}
+
+/** The gateway's DCR backend credential: its own, strong in production, generated and vaulted in sandbox. */
+function resolveDcrBackendCredential(
+  ob: RawConfig['obkit'],
+  stateDir: string,
+  sandbox: boolean,
+  ownVaultDir: boolean,
+): void {
   if (ob.dcr_backend.password && ob.dcr_backend.password === ob.admin.password) {
     throw new ConfigError(
       'obkit.dcr_backend.password',
@@ -229,15 +259,6 @@ function resolveConfig(raw: RawConfig): Config {
     if (problem)
       throw new ConfigError('obkit.dcr_backend.password', `too weak for production mode: ${problem}`);
   }
-  return {
-    ...raw,
-    obkit: {
-      ...ob,
-      state_dir: stateDir,
-      allow_private_addresses: ob.allow_private_addresses ?? sandbox,
-      limits,
-    },
-  } as Config;
 }
 
 /** Least length of a production credential (`obkit up` generates 24 random characters in sandbox). */
