@@ -85,79 +85,126 @@ export interface PublishApiOptions {
  */
 export async function publishApi(publisher: PublisherApi, options: PublishApiOptions): Promise<StepResult> {
   const step = new StepRecorder(options.step, options.progress, options.dryRun);
+  const plan = await publishPlan(options);
+  const existing = await ensureImported(publisher, plan, step);
+  if (!existing) return step.result();
+  const { policyName } = plan;
+  const attached = policyName
+    ? await attachedSequence(publisher, existing.id, policyName, options, step)
+    : [];
+  const api = await updatedApi(publisher, plan, existing, attached, step);
+  await deployedRevision(publisher, plan, api.id, step);
+  const status = (await publisher.getApi(api.id)).lifeCycleStatus;
+  if (String(status).toUpperCase() !== 'PUBLISHED') {
+    await step.apply(
+      `published ${plan.name} ${plan.spec.version}`,
+      { action: 'update', subject: plan.subject, fields: ['lifeCycleStatus'] },
+      () => publisher.changeLifecycle(api.id, 'Publish'),
+    );
+  } else step.note(`${plan.name} ${plan.spec.version} published`);
+
+  return step.result({
+    apiId: api.id,
+    context: String(api.context),
+    policy: policyName ?? null,
+    revision: plan.revisionDescription,
+  });
+}
+
+type PublishPlan = Awaited<ReturnType<typeof publishPlan>>;
+
+/** What the API should be: its definition, endpoint, in-sequence name and revision description (digests). */
+async function publishPlan(options: PublishApiOptions) {
   const definition = await readFile(options.definitionFile, 'utf8');
   const spec = parseDefinition(definition, options.definitionFile);
-  const sequence = options.inSequence?.text;
-  const name = options.name;
   const environment = options.gatewayEnvironment ?? WSO2_DEFAULTS.gatewayEnvironment;
   const endpoint = options.endpoint;
-  const endpointConfig = {
-    endpoint_type: 'http',
-    production_endpoints: { url: endpoint },
-    sandbox_endpoints: { url: endpoint },
-  };
   const digest = fingerprint(options.fingerprintKey, [
     definition,
-    sequence ?? '',
+    options.inSequence?.text ?? '',
     endpoint,
     options.vhost,
     PLAN,
     environment,
   ]);
-  const policyName = options.inSequence && `${options.inSequence.policyPrefix}${digest.slice(0, 8)}`;
-  const revisionDescription = `obkit ${digest}`;
+  return {
+    options,
+    definition,
+    spec,
+    name: options.name,
+    environment,
+    endpointConfig: {
+      endpoint_type: 'http',
+      production_endpoints: { url: endpoint },
+      sandbox_endpoints: { url: endpoint },
+    },
+    policyName: options.inSequence && `${options.inSequence.policyPrefix}${digest.slice(0, 8)}`,
+    revisionDescription: `obkit ${digest}`,
+    subject: `API ${options.name} ${spec.version}`,
+  };
+}
 
-  const subject = `API ${name} ${spec.version}`;
-  let api = await publisher.findApi(name, spec.version);
-  if (!api) {
-    const imported = await step.apply(
-      `imported ${name} ${spec.version} from ${basename(options.definitionFile)}`,
-      { action: 'create', subject },
-      () =>
-        publisher.importOpenApi(
-          { fileName: basename(options.definitionFile), content: definition },
-          {
-            name,
-            version: spec.version,
-            context: options.context,
-            policies: [PLAN],
-            apiThrottlingPolicy: PLAN,
-            endpointConfig,
-          },
-        ),
-    );
-    if (!imported) {
-      // Dry run: everything below would be created for the new API.
-      if (policyName) {
-        step.record(`uploaded in-sequence policy ${policyName}`, {
-          action: 'create',
-          subject: `in-sequence policy ${policyName}`,
-        });
-      }
-      step.record('created a revision', { action: 'create', subject: `revision "${revisionDescription}"` });
-      step.record(`deployed it to ${environment}`, {
-        action: 'create',
-        subject: `deployment to ${environment} (vhost ${options.vhost})`,
-      });
-      step.record(`published ${name} ${spec.version}`, {
-        action: 'update',
-        subject,
-        fields: ['lifeCycleStatus'],
-      });
-      return step.result();
-    }
-    api = await publisher.getApi(imported.id);
+/** The API, imported when missing; undefined in a dry run that would import it (its steps recorded). */
+async function ensureImported(
+  publisher: PublisherApi,
+  plan: PublishPlan,
+  step: StepRecorder,
+): Promise<ApiDto | undefined> {
+  const { options, name, spec, subject, policyName, environment } = plan;
+  const found = await publisher.findApi(name, spec.version);
+  if (found) return found;
+  const fileName = basename(options.definitionFile);
+  const imported = await step.apply(
+    `imported ${name} ${spec.version} from ${fileName}`,
+    { action: 'create', subject },
+    () =>
+      publisher.importOpenApi(
+        { fileName, content: plan.definition },
+        {
+          name,
+          version: spec.version,
+          context: options.context,
+          policies: [PLAN],
+          apiThrottlingPolicy: PLAN,
+          endpointConfig: plan.endpointConfig,
+        },
+      ),
+  );
+  if (imported) return publisher.getApi(imported.id);
+  // Dry run: everything below would be created for the new API.
+  if (policyName) {
+    step.record(`uploaded in-sequence policy ${policyName}`, {
+      action: 'create',
+      subject: `in-sequence policy ${policyName}`,
+    });
   }
+  step.record('created a revision', { action: 'create', subject: `revision "${plan.revisionDescription}"` });
+  step.record(`deployed it to ${environment}`, {
+    action: 'create',
+    subject: `deployment to ${environment} (vhost ${options.vhost})`,
+  });
+  step.record(`published ${name} ${spec.version}`, {
+    action: 'update',
+    subject,
+    fields: ['lifeCycleStatus'],
+  });
+  return undefined;
+}
 
-  const attached = policyName ? await attachedSequence(publisher, api.id, policyName, options, step) : [];
-
-  const existing: ApiDto = api;
+/** The API with the plan's business plan, endpoint and operations (the in-sequence attached), if it drifted. */
+async function updatedApi(
+  publisher: PublisherApi,
+  plan: PublishPlan,
+  existing: ApiDto,
+  attached: Awaited<ReturnType<typeof attachedSequence>>,
+  step: StepRecorder,
+): Promise<ApiDto> {
   const wanted: ApiDto = {
     ...existing,
     policies: [PLAN],
     apiThrottlingPolicy: PLAN,
-    endpointConfig: { ...existing.endpointConfig, ...endpointConfig },
-    operations: spec.operations.map((operation) => {
+    endpointConfig: { ...existing.endpointConfig, ...plan.endpointConfig },
+    operations: plan.spec.operations.map((operation) => {
       const current = existing.operations?.find(
         (o) => o.verb === operation.verb && o.target === operation.target,
       );
@@ -171,67 +218,60 @@ export async function publishApi(publisher: PublisherApi, options: PublishApiOpt
       };
     }),
   };
-  const drift = apiDrift(api, wanted, Boolean(policyName));
-  if (drift.length) {
-    api =
-      (await step.apply(
-        `updated ${name} (${drift.join(', ')})`,
-        { action: 'update', subject, fields: drift },
-        () => publisher.updateApi(wanted),
-      )) ?? api;
-  }
+  const drift = apiDrift(existing, wanted, Boolean(plan.policyName));
+  if (!drift.length) return existing;
+  return (
+    (await step.apply(
+      `updated ${plan.name} (${drift.join(', ')})`,
+      { action: 'update', subject: plan.subject, fields: drift },
+      () => publisher.updateApi(wanted),
+    )) ?? existing
+  );
+}
 
-  const revisions = await publisher.listRevisions(api.id);
+/** A revision of the current content deployed to the environment (rotating the oldest at the limit). */
+async function deployedRevision(
+  publisher: PublisherApi,
+  plan: PublishPlan,
+  apiId: string,
+  step: StepRecorder,
+): Promise<void> {
+  const { environment, revisionDescription, name } = plan;
+  const { vhost } = plan.options;
+  const revisions = await publisher.listRevisions(apiId);
   const isDeployed = (r: RevisionDto) => (r.deploymentInfo ?? []).some((d) => d.name === environment);
   const current = revisions.find((r) => isDeployed(r) && r.description === revisionDescription);
-  if (!current || step.changed) {
-    // A revision created by an interrupted run (same content, never deployed) is deployed as is.
-    let revision = step.changed
-      ? undefined
-      : revisions.find((r) => !isDeployed(r) && r.description === revisionDescription);
-    if (!revision) {
-      if (revisions.length >= MAX_REVISIONS) {
-        const oldest = oldestUndeployed(revisions, isDeployed);
-        if (!oldest)
-          throw new Error(`${name} has ${revisions.length} revisions, all deployed: undeploy one first`);
-        await step.apply(
-          `deleted oldest undeployed revision ${oldest.displayName ?? oldest.id} (limit ${MAX_REVISIONS})`,
-          { action: 'delete', subject: `revision ${oldest.displayName ?? oldest.id}` },
-          () => publisher.deleteRevision(api.id, oldest.id),
-        );
-      }
-      revision = await step.apply(
-        'created a revision',
-        { action: 'create', subject: `revision "${revisionDescription}"` },
-        () => publisher.createRevision(api.id, revisionDescription),
+  if (current && !step.changed) {
+    step.note(`${current.displayName ?? current.id} deployed to ${environment}`);
+    return;
+  }
+  // A revision created by an interrupted run (same content, never deployed) is deployed as is.
+  let revision = step.changed
+    ? undefined
+    : revisions.find((r) => !isDeployed(r) && r.description === revisionDescription);
+  if (!revision) {
+    if (revisions.length >= MAX_REVISIONS) {
+      const oldest = oldestUndeployed(revisions, isDeployed);
+      if (!oldest)
+        throw new Error(`${name} has ${revisions.length} revisions, all deployed: undeploy one first`);
+      await step.apply(
+        `deleted oldest undeployed revision ${oldest.displayName ?? oldest.id} (limit ${MAX_REVISIONS})`,
+        { action: 'delete', subject: `revision ${oldest.displayName ?? oldest.id}` },
+        () => publisher.deleteRevision(apiId, oldest.id),
       );
     }
-    const deploying = revision;
-    await step.apply(
-      `deployed ${deploying?.displayName ?? deploying?.id ?? 'the new revision'} to ${environment} (vhost ${options.vhost})`,
-      {
-        action: current ? 'update' : 'create',
-        subject: `deployment to ${environment} (vhost ${options.vhost})`,
-      },
-      () => publisher.deployRevision(api.id, deploying!.id, environment, options.vhost),
+    revision = await step.apply(
+      'created a revision',
+      { action: 'create', subject: `revision "${revisionDescription}"` },
+      () => publisher.createRevision(apiId, revisionDescription),
     );
-  } else step.note(`${current.displayName ?? current.id} deployed to ${environment}`);
-
-  const status = (await publisher.getApi(api.id)).lifeCycleStatus;
-  if (String(status).toUpperCase() !== 'PUBLISHED') {
-    await step.apply(
-      `published ${name} ${spec.version}`,
-      { action: 'update', subject, fields: ['lifeCycleStatus'] },
-      () => publisher.changeLifecycle(api.id, 'Publish'),
-    );
-  } else step.note(`${name} ${spec.version} published`);
-
-  return step.result({
-    apiId: api.id,
-    context: String(api.context),
-    policy: policyName ?? null,
-    revision: revisionDescription,
-  });
+  }
+  const deploying = revision;
+  await step.apply(
+    `deployed ${deploying?.displayName ?? deploying?.id ?? 'the new revision'} to ${environment} (vhost ${vhost})`,
+    { action: current ? 'update' : 'create', subject: `deployment to ${environment} (vhost ${vhost})` },
+    () => publisher.deployRevision(apiId, deploying!.id, environment, vhost),
+  );
 }
 
 /** The in-sequence policy uploaded once per content (its name carries the digest), as operations attach it. */
