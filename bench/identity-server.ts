@@ -15,6 +15,9 @@
 // CPU time per operation of every process (the identity server, its main thread alone, the Register, this
 // generator): the machine's two cores are shared, so rates move with whatever else runs, CPU per
 // operation much less.
+// The identity server keeps its data in PGlite, in its own process, as `obkit up` runs it; with
+// BENCH_DATABASE_URL (a PostgreSQL server, as in production) it uses that instead, whose CPU is then
+// not in the identity server's figures.
 // The identity server (and the baseline server) run in a child process so the load generator does not
 // share their event loop; the sandbox Register, which also hosts each product's recipient JWKS, runs in
 // a second child, as the Register and recipients' JWKS hosts are other parties' servers in production.
@@ -61,6 +64,7 @@ const FLOOR_OPERATIONS = Number(process.env.BENCH_FLOOR_OPERATIONS ?? 1000);
 const TOKEN_SIZED_BODY = JSON.stringify({ ok: true, padding: 'x'.repeat(1400) });
 /** A directory: the server child writes one V8 CPU profile per measured phase there (`<phase>.cpuprofile`). */
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
 
 /** Parent → child: a phase begins or ends (answered with its `Counters` so far), measure the floors, or stop. */
 type PhaseMessage = { phase: string; edge: 'start' | 'end' } | 'floors' | 'stop';
@@ -146,6 +150,7 @@ async function serve(): Promise<void> {
     pkiDir: info.pkiDir,
     registerUrl: info.url,
     overrides: { obkit: { limits: BENCH_LIMITS } },
+    databaseUrl: DATABASE_URL,
   });
   const queries = countQueries(server.db);
   let resumed = 0;
@@ -392,7 +397,8 @@ async function main(): Promise<void> {
       })),
     );
     console.log(
-      `concurrency ${CONCURRENCY}; loopback; identity server and the Register in two child processes, load generator in this one`,
+      `concurrency ${CONCURRENCY}; loopback; identity server and the Register in two child processes, load generator in this one; ` +
+        `database: ${DATABASE_URL ? 'PostgreSQL server (its CPU not counted)' : 'PGlite in the identity server'}`,
     );
     reportTargets({ handshakes, registrations, tokens, keepAliveRequests }, floors);
   } finally {
