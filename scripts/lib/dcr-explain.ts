@@ -149,37 +149,7 @@ export async function explainRegistration(
   config: Config,
   options: { answer?: unknown } = {},
 ): Promise<Explanation> {
-  const logger = pino({ level: 'silent' });
-  const outbound = new OutboundClient(
-    {
-      allowPrivateAddresses: config.obkit.allow_private_addresses,
-      connectTimeoutMs: config.open_banking.dcr.jwks_retriever.connection_timeout,
-      readTimeoutMs: config.open_banking.dcr.jwks_retriever.read_timeout,
-      maxBytes: config.open_banking.dcr.jwks_retriever.size_limit,
-      extraCa: config.obkit.tls.outbound_ca
-        ? await readFile(config.obkit.tls.outbound_ca, 'utf8').catch(() => undefined)
-        : undefined,
-    },
-    logger,
-  );
-  // The identity server fetches the Register's keys from its own configuration, private addresses allowed.
-  const registerClient = new OutboundClient({ ...outbound.policy, allowPrivateAddresses: true }, logger);
-  const keyCache = (client: OutboundClient, serveStaleOnError: boolean) =>
-    new KeySetCache({
-      fetch: (url) => client.getJson(url),
-      maxAgeMs: 60_000,
-      cooldownMs: 0,
-      serveStaleOnError,
-      maxEntries: 8,
-    });
-  const runtime: DcrRuntime = {
-    deps: { config, issuer: issuerOf(config), logger, outbound } as unknown as DcrDependencies,
-    rules: registrationRules(config),
-    // Read only by the rendering step, which explain does not run.
-    scopes: undefined as unknown as ScopeStore,
-    registerKeys: keyCache(registerClient, true),
-    recipientKeys: keyCache(outbound, false),
-  };
+  const { runtime, close } = await offlineRuntime(config);
   const context = { runtime, request: { body: jwt } as FastifyRequest } as RegistrationContext;
   const rules: RuleVerdict[] = [];
   let blocked: string | undefined;
@@ -215,7 +185,7 @@ export async function explainRegistration(
       }
     }
   } finally {
-    await Promise.all([outbound.close(), registerClient.close()]);
+    await close();
   }
   rules.push(...databaseRules(config, context));
   const failed = rules.find((rule) => rule.status === 'failed');
@@ -226,6 +196,42 @@ export async function explainRegistration(
   };
   if (options.answer !== undefined) explanation.answer = compareAnswer(explanation, options.answer);
   return explanation;
+}
+
+/** The DCR pipeline's runtime without a server: real fetches (Register and recipient keys), no database. */
+async function offlineRuntime(config: Config): Promise<{ runtime: DcrRuntime; close(): Promise<void> }> {
+  const logger = pino({ level: 'silent' });
+  const outbound = new OutboundClient(
+    {
+      allowPrivateAddresses: config.obkit.allow_private_addresses,
+      connectTimeoutMs: config.open_banking.dcr.jwks_retriever.connection_timeout,
+      readTimeoutMs: config.open_banking.dcr.jwks_retriever.read_timeout,
+      maxBytes: config.open_banking.dcr.jwks_retriever.size_limit,
+      extraCa: config.obkit.tls.outbound_ca
+        ? await readFile(config.obkit.tls.outbound_ca, 'utf8').catch(() => undefined)
+        : undefined,
+    },
+    logger,
+  );
+  // The identity server fetches the Register's keys from its own configuration, private addresses allowed.
+  const registerClient = new OutboundClient({ ...outbound.policy, allowPrivateAddresses: true }, logger);
+  const keyCache = (client: OutboundClient, serveStaleOnError: boolean) =>
+    new KeySetCache({
+      fetch: (url) => client.getJson(url),
+      maxAgeMs: 60_000,
+      cooldownMs: 0,
+      serveStaleOnError,
+      maxEntries: 8,
+    });
+  const runtime: DcrRuntime = {
+    deps: { config, issuer: issuerOf(config), logger, outbound } as unknown as DcrDependencies,
+    rules: registrationRules(config),
+    // Read only by the rendering step, which explain does not run.
+    scopes: undefined as unknown as ScopeStore,
+    registerKeys: keyCache(registerClient, true),
+    recipientKeys: keyCache(outbound, false),
+  };
+  return { runtime, close: async () => void (await Promise.all([outbound.close(), registerClient.close()])) };
 }
 
 async function runStep(
