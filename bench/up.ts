@@ -5,7 +5,8 @@
 // machine still say where the time goes. Targets (2-core CI machine): cold ≤ 8 s, warm ≤ 3 s,
 // configure ≤ 1 s. Free ports, temporary state directory. The processes run from their bundles (what
 // `obkit up` runs, lib/process/bundles.ts); a warm start from the TypeScript sources is the same-run baseline.
-// BENCH_UP_OPTIONS=1 adds the embedded-database options measured in the same run: one shared PGlite
+// BENCH_UP_OPTIONS=1 adds options measured in the same run: a warm start without Node's compile cache, and
+// the embedded-database options: one shared PGlite
 // (what `obkit up` runs) against one PGlite per service, from the cluster template and without it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -83,6 +84,22 @@ function machineCpu(): number {
   return (user! + nice! + system! + irq! + softirq! + steal!) / TICKS_PER_SECOND;
 }
 
+/** CPU seconds of `obkit up` and of each process it started, by service name. */
+function cpuByProcess(root: number): Record<string, number> {
+  const figures: Record<string, number> = { 'obkit up (CLI)': procStat(root)?.cpu ?? 0 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || procStat(Number(entry))?.ppid !== root) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const name = args.map((arg) => /services\/([\w-]+)\/main\./.exec(arg)?.[1]).find(Boolean);
+      if (name) figures[name] = procStat(Number(entry))!.cpu;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return figures;
+}
+
 function sample(pid: number): Sample {
   return { at: performance.now(), tree: treeCpu(pid), machine: machineCpu() };
 }
@@ -92,7 +109,7 @@ async function timeUp(
   stateDir: string,
   basePort: number,
   env: NodeJS.ProcessEnv = {},
-): Promise<{ phases: PhaseFigure[]; child: ChildProcess }> {
+): Promise<{ phases: PhaseFigure[]; child: ChildProcess; readyCpu: Record<string, number> }> {
   const child = spawn(
     process.execPath,
     [OBKIT, 'up', '--state-dir', stateDir, '--base-port', String(basePort)],
@@ -103,6 +120,7 @@ async function timeUp(
     },
   );
   const samples: Sample[] = [sample(child.pid!)];
+  let readyCpu: Record<string, number> = {};
   let output = '';
   let pending = '';
   const done = new Promise<void>((resolve, reject) => {
@@ -112,7 +130,10 @@ async function timeUp(
       pending = lines.pop()!;
       for (const line of lines) {
         const phase = PHASES[samples.length - 1];
-        if (phase?.[1].test(line)) samples.push(sample(child.pid!));
+        if (phase?.[1].test(line)) {
+          samples.push(sample(child.pid!));
+          if (samples.length === 3) readyCpu = cpuByProcess(child.pid!);
+        }
         if (samples.length === PHASES.length + 1) resolve();
       }
     });
@@ -126,7 +147,7 @@ async function timeUp(
     const others = Math.max(0, to.machine - from.machine - cpu);
     return { name, seconds, cpu, othersShare: others / (seconds * 2) };
   });
-  return { phases, child };
+  return { phases, child, readyCpu };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -145,6 +166,11 @@ function timeCommand(args: string[]): { seconds: number; cpu: number } {
   const self = process.cpuUsage(selfBefore);
   const cpu = procStat(process.pid)!.cpu - before.cpu - (self.user + self.system) / 1e6;
   return { seconds, cpu };
+}
+
+function printProcesses(figures: Record<string, number>): void {
+  const list = Object.entries(figures).map(([name, cpu]) => `${name} ${cpu.toFixed(2)}`);
+  console.log(`    CPU s by process until all ready: ${list.join(', ')}`);
 }
 
 function printRun(title: string, phases: PhaseFigure[], target: number): number {
@@ -179,7 +205,9 @@ try {
   await stop(warm.child);
   printRun('obkit up → smoke passed (cold)', cold.phases, 8);
   const warmTotal = printRun('obkit up → smoke passed (warm)', warm.phases, 3);
+  printProcesses(warm.readyCpu);
   const sourcesTotal = printRun('  baseline: warm from the sources', sources.phases, 3);
+  printProcesses(sources.readyCpu);
   console.log(`    bundles / sources (warm): ×${(warmTotal / sourcesTotal).toFixed(2)} of the time`);
   console.log(
     `${'second obkit configure'.padEnd(34)} ${configure.seconds.toFixed(2).padStart(6)} s   target ≤ 1 s   ${configure.seconds <= 1 ? 'ok' : 'OVER'}   CPU ${configure.cpu.toFixed(2)} s (CLI) + ${stackCpu.toFixed(2)} s (services)`,
@@ -187,7 +215,14 @@ try {
   console.log(
     `${'second obkit configure + smoke'.padEnd(34)} ${withSmoke.seconds.toFixed(2).padStart(6)} s   CPU ${withSmoke.cpu.toFixed(2)} s (CLI)`,
   );
-  if (process.env.BENCH_UP_OPTIONS === '1') await databaseOptions(stateDir);
+  if (process.env.BENCH_UP_OPTIONS === '1') {
+    // Node's compile cache (what `obkit up` uses): the bundles' code deserialised instead of compiled.
+    const noCache = await timeUp(stateDir, basePort, { NODE_DISABLE_COMPILE_CACHE: '1' });
+    await stop(noCache.child);
+    printRun('  option: warm without the compile cache', noCache.phases, 3);
+    printProcesses(noCache.readyCpu);
+    await databaseOptions(stateDir);
+  }
 } finally {
   await rm(stateDir, { recursive: true, force: true });
 }
