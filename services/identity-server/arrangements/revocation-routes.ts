@@ -29,41 +29,56 @@ export interface ArrangementRevocationOptions {
  * error for an arrangement that is not the client's or not active.
  */
 export function arrangementRevocationRoutes(options: ArrangementRevocationOptions) {
-  const keys = new KeySetCache({
-    fetch: options.fetchJson,
-    maxAgeMs: 5 * 60_000,
-    cooldownMs: 10_000,
-    serveStaleOnError: false,
-    maxEntries: 256,
-  });
+  const revoker = new ArrangementRevoker(options);
   return async function registerArrangementRevocation(app: FastifyInstance): Promise<void> {
     await app.register(formbody);
     app.post<{ Body: Record<string, string | undefined> }>(
       ARRANGEMENT_REVOCATION_PATH,
       async (request, reply) => {
         const body = request.body ?? {};
-        const clientId = await authenticate(body);
-        const jwksUri = await jwksUriOf(clientId);
-        if (!body.cdr_arrangement_jwt) throw new InvalidRequest('cdr_arrangement_jwt is required');
-        let arrangementId: unknown;
-        try {
-          const { payload } = await jwtVerify(body.cdr_arrangement_jwt, keys.resolver(jwksUri), {
-            algorithms: ALGORITHMS,
-          });
-          arrangementId = payload.cdr_arrangement_id;
-        } catch {
-          throw new InvalidRequest('cdr_arrangement_jwt is not a JWT signed (PS256/ES256) by the client');
-        }
-        if (typeof arrangementId !== 'string' || !(await revoke(arrangementId, clientId))) {
+        const clientId = await revoker.authenticate(body);
+        const arrangementId = await revoker.arrangementIdOf(clientId, body.cdr_arrangement_jwt);
+        if (typeof arrangementId !== 'string' || !(await revoker.revoke(arrangementId, clientId))) {
           throw new InvalidArrangement('cdr_arrangement_id is not an active arrangement of this client');
         }
         return reply.status(204).send();
       },
     );
   };
+}
+
+/** The endpoint's checks and its one effect, over the clients and arrangements tables. */
+class ArrangementRevoker {
+  readonly #options: ArrangementRevocationOptions;
+  readonly #keys: KeySetCache;
+
+  constructor(options: ArrangementRevocationOptions) {
+    this.#options = options;
+    this.#keys = new KeySetCache({
+      fetch: options.fetchJson,
+      maxAgeMs: 5 * 60_000,
+      cooldownMs: 10_000,
+      serveStaleOnError: false,
+      maxEntries: 256,
+    });
+  }
+
+  /** `cdr_arrangement_id` of the recipient-signed `cdr_arrangement_jwt`. */
+  async arrangementIdOf(clientId: string, arrangementJwt: string | undefined): Promise<unknown> {
+    const jwksUri = await this.jwksUriOf(clientId);
+    if (!arrangementJwt) throw new InvalidRequest('cdr_arrangement_jwt is required');
+    try {
+      const { payload } = await jwtVerify(arrangementJwt, this.#keys.resolver(jwksUri), {
+        algorithms: ALGORITHMS,
+      });
+      return payload.cdr_arrangement_id;
+    } catch {
+      throw new InvalidRequest('cdr_arrangement_jwt is not a JWT signed (PS256/ES256) by the client');
+    }
+  }
 
   /** private_key_jwt: a client assertion by a registered CDR client, verified with its keys, used once. */
-  async function authenticate(body: Record<string, string | undefined>): Promise<string> {
+  async authenticate(body: Record<string, string | undefined>): Promise<string> {
     if (body.client_assertion_type !== CLIENT_ASSERTION_TYPE || !body.client_assertion) {
       throw new InvalidClient('private_key_jwt client authentication is required');
     }
@@ -73,20 +88,20 @@ export function arrangementRevocationRoutes(options: ArrangementRevocationOption
     } catch {
       throw new InvalidClient('the client assertion is not a JWT');
     }
-    const jwksUri = await jwksUriOf(clientId);
+    const jwksUri = await this.jwksUriOf(clientId);
     let payload: { jti?: string; exp?: number };
     try {
-      ({ payload } = await jwtVerify(body.client_assertion, keys.resolver(jwksUri), {
+      ({ payload } = await jwtVerify(body.client_assertion, this.#keys.resolver(jwksUri), {
         algorithms: ALGORITHMS,
         issuer: clientId,
         subject: clientId,
-        audience: options.audiences,
+        audience: this.#options.audiences,
         requiredClaims: ['jti', 'exp'],
       }));
     } catch {
       throw new InvalidClient('the client assertion is not valid');
     }
-    const seen = await options.db.query(
+    const seen = await this.#options.db.query(
       `INSERT INTO seen_jtis (purpose, jti, expires_at) VALUES ('arrangement-revocation', $1, to_timestamp($2))
        ON CONFLICT (purpose, jti) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE seen_jtis.expires_at < now()`,
       [`${clientId}:${payload.jti}`, payload.exp],
@@ -95,8 +110,8 @@ export function arrangementRevocationRoutes(options: ArrangementRevocationOption
     return clientId;
   }
 
-  async function jwksUriOf(clientId: string): Promise<string> {
-    const { rows } = await options.db.query<{ jwks_uri: string | null }>(
+  async jwksUriOf(clientId: string): Promise<string> {
+    const { rows } = await this.#options.db.query<{ jwks_uri: string | null }>(
       `SELECT metadata->>'jwks_uri' AS jwks_uri FROM clients WHERE client_id = $1 AND source = 'cdr-dcr'`,
       [clientId],
     );
@@ -105,8 +120,8 @@ export function arrangementRevocationRoutes(options: ArrangementRevocationOption
   }
 
   /** True when the client's active arrangement was revoked now. */
-  function revoke(arrangementId: string, clientId: string): Promise<boolean> {
-    return options.revocations.transaction(async (tx, record) => {
+  revoke(arrangementId: string, clientId: string): Promise<boolean> {
+    return this.#options.revocations.transaction(async (tx, record) => {
       const { rows } = await tx.query<{ grant_id: string }>(
         `UPDATE cdr_arrangements SET status = 'revoked', updated_at = now()
           WHERE arrangement_id = $1 AND client_id = $2 AND status = 'active' RETURNING grant_id`,
