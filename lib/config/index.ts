@@ -172,6 +172,9 @@ function resolveConfig(raw: RawConfig): Config {
   // The sandbox Register signs sandbox SSAs unless another Register is configured.
   if (sandbox && !dcr.jwks_url_sandbox && ob.mock_register.url)
     dcr.jwks_url_sandbox = `${ob.mock_register.url}/cdr-register/v1/jwks`;
+  // The sandbox Register's status lists too, unless another Register is configured.
+  if (sandbox && !ob.register_status.url && ob.mock_register.url)
+    ob.register_status.url = ob.mock_register.url;
   // Outside sandbox only the services that check it require it (requireAdminPassword): the gateway has none.
   if (!ob.admin.password && sandbox) ob.admin.password = sandboxAdminPassword(stateDir);
   const weakness = sandbox || !ob.admin.password ? undefined : passwordWeakness(ob.admin.password);

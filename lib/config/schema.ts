@@ -122,6 +122,18 @@ export const configSchema = z.looseObject({
       api_manager: service(9443).prefault({}),
       gateway: service(8243).prefault({}),
       mock_register: service(7000).prefault({}),
+      /**
+       * The CDR Register's data-recipient and software-product status lists, polled by the identity
+       * server to refuse PAR, tokens and registration management to what is no longer ACTIVE. Empty
+       * `url`: off (sandbox: obkit's mock-register).
+       */
+      register_status: z
+        .strictObject({
+          url: z.union([httpsUrl, z.literal('')]).default(''),
+          interval_seconds: z.number().int().min(1).max(86_400).default(300),
+          industry: z.enum(['banking', 'energy', 'telco', 'all']).default('banking'),
+        })
+        .prefault({}),
       /** The sandbox CDS Banking data API (services/banking), reached through the gateway only. */
       banking: service(9447).prefault({}),
     })

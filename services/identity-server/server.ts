@@ -38,6 +38,8 @@ import {
   pruneSigningKeys,
   type SigningKeySet,
 } from './oauth/signing-keys.ts';
+import { refuseInactiveClient } from './register-status/oauth-gate.ts';
+import { RegisterStatus } from './register-status/register-status.ts';
 import { revocationFeedRoutes } from './revocation/feed-routes.ts';
 import { RevocationStore } from './revocation/store.ts';
 import { scopeRoutes } from './scopes/routes.ts';
@@ -240,6 +242,17 @@ async function start(
     return reloadProvider().catch((error) => logger.error({ err: error }, 'OAuth provider reload failed'));
   }
 
+  const registerStatus = new RegisterStatus({
+    url: ob.register_status.url,
+    industry: ob.register_status.industry,
+    intervalSeconds: ob.register_status.interval_seconds,
+    db,
+    fetchJson: (target) => outbound.getJson(target),
+    logger,
+  });
+  if (ob.register_status.url) registerStatus.start();
+  closers.push(() => registerStatus.stop());
+
   const dependencies: DcrDependencies = {
     db,
     config,
@@ -254,6 +267,7 @@ async function start(
     verifyAccessToken: (token) => verifier.verify(token),
     revocations,
     scopes,
+    registerStatus,
     clientChanged: (clientId) => clients.evict(clientId),
   };
 
@@ -367,12 +381,19 @@ async function start(
       // CDS: pushed authorisation requests come over mutual TLS, like the token endpoint's.
       return reply(res, 401, 'invalid_client', 'pushed authorization requests need a client certificate');
     }
-    if (path === `${OAUTH_MOUNT}${OAUTH_ROUTES.token}` && req.method === 'POST') {
-      // Counted before the provider reads the body; the body waits in the socket meanwhile.
-      callerLimits.token(req).then(
-        () => handleOAuth?.(req, res),
-        (error: unknown) => replyWith(res, error, logger),
-      );
+    const isToken = path === `${OAUTH_MOUNT}${OAUTH_ROUTES.token}`;
+    if (
+      (isToken || path === `${OAUTH_MOUNT}${OAUTH_ROUTES.pushed_authorization_request}`) &&
+      req.method === 'POST'
+    ) {
+      // Counted before the provider reads the body; the body waits in the socket meanwhile. Then a
+      // client the Register no longer lists as ACTIVE is refused.
+      (isToken ? callerLimits.token(req) : Promise.resolve())
+        .then(() => refuseInactiveClient(req, registerStatus))
+        .then(
+          () => handleOAuth?.(req, res),
+          (error: unknown) => replyWith(res, error, logger),
+        );
       return true;
     }
     handleOAuth(req, res);

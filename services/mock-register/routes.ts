@@ -14,6 +14,7 @@ import {
   statusChangeSchema,
 } from './software-products.ts';
 import { issueSoftwareStatement } from './software-statement.ts';
+import { statusRoutes } from './status-routes.ts';
 
 export interface RegisterRouteDependencies {
   keys: RegisterSigningKeys;
@@ -32,12 +33,14 @@ const INDUSTRIES = ['banking', 'energy', 'telco', 'all'];
  * Public (as the CDR Register): `GET /cdr-register/v1/jwks`; the SSA endpoint, which here requires
  * mutual TLS with a certificate from the sandbox truststore (the real Register requires an access
  * token obtained with the recipient's certificate — the certificate is what identifies the caller
- * in both); hosted recipient JWKS and sector identifier documents for tests and the smoke test.
+ * in both); the data-recipient and software-product status lists Data Holders poll (status-routes.ts);
+ * hosted recipient JWKS and sector identifier documents for tests and the smoke test.
  * Admin (Basic): software products, their statuses, hosted recipient JWKS and key rotation.
  */
 export async function registerRoutes(app: FastifyInstance, deps: RegisterRouteDependencies): Promise<void> {
   app.setErrorHandler(renderRegisterError);
   publicRoutes(app, deps);
+  statusRoutes(app, deps.products);
   await app.register(async (admin) => adminRoutes(admin, deps));
 }
 

@@ -17,7 +17,8 @@ const CALLER_HEADER = 'x-wso2-client-id';
  *   connection (internal CA, CN=obkit-gateway), so the credential alone opens nothing;
  * - directly: a `cdr:registration` access token bound (RFC 8705 `cnf.x5t#S256`) to the client
  *   certificate of this connection.
- * Either way `{ClientId}` must be the caller's own, still registered client.
+ * Either way `{ClientId}` must be the caller's own, still registered client, whose software product and
+ * data recipient the CDR Register lists as ACTIVE (403 AdrStatusNotActive otherwise).
  */
 export async function authenticateCaller(
   deps: DcrDependencies,
@@ -26,6 +27,7 @@ export async function authenticateCaller(
   const callerId = await callerClientId(deps, request);
   const client = callerId === request.params.clientId ? await findClient(deps.db, callerId) : undefined;
   if (!client) throw new InvalidClient('the client is unknown or not the caller');
+  deps.registerStatus.assertActive(client);
   return client;
 }
 

@@ -5,6 +5,7 @@ import type { Config } from '../../../lib/config/index.ts';
 import type { OutboundClient } from '../../../lib/http/outbound.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import type { CallerLimits } from '../limits/caller-limits.ts';
+import type { RegisterStatus } from '../register-status/register-status.ts';
 import type { RevocationStore } from '../revocation/store.ts';
 import type { ScopeStore } from '../scopes/store.ts';
 
@@ -50,6 +51,8 @@ export interface DcrDependencies {
   revocations: RevocationStore;
   /** The scopes this server issues: the one store the scopes API writes through, so a new scope counts at once. */
   scopes: ScopeStore;
+  /** The CDR Register's statuses: registration management is refused to what is not ACTIVE there. */
+  registerStatus: RegisterStatus;
   /** A registration was updated or deleted: the OAuth core forgets what it had loaded of the client. */
   clientChanged(clientId: string): void;
 }
