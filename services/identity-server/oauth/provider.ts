@@ -98,7 +98,7 @@ export const GRANT_TYPES: ReadonlySet<string> = new Set([
  * pages (consent/routes.ts).
  */
 export function buildProvider(options: ProviderOptions): Provider {
-  const { config, url, audience, certificates, outbound, logger } = options;
+  const { config, url, outbound, logger } = options;
   const scopes = new Set(['openid', 'offline_access', ...options.scopes]);
   const endpoint = (route: string) => `${url}${OAUTH_MOUNT}${route}`;
   const sizeLimit = config.open_banking.dcr.jwks_retriever.size_limit;
@@ -114,6 +114,68 @@ export function buildProvider(options: ProviderOptions): Provider {
     extraParams: cdrRequestParameters(options.arrangements),
     pkce: { required: () => true },
     interactions: { url: (_ctx, interaction) => `${CONSENT_PATH}/${interaction.uid}` },
+    ...consentPolicy(options),
+    // All issued scopes are the provider's own (so a client's registered `scope` limits what it gets); the
+    // server rebuilds the provider when the scope table changes.
+    scopes: [...scopes],
+    responseTypes: config.open_banking_cds.dcr.enable_hybrid_flow ? ['code', 'code id_token'] : ['code'],
+    clientAuthMethods: ['private_key_jwt', 'client_secret_basic'],
+    clientDefaults: {
+      grant_types: ['client_credentials'],
+      response_types: [],
+      id_token_signed_response_alg: 'PS256',
+      authorization_signed_response_alg: 'PS256',
+      token_endpoint_auth_method: 'private_key_jwt',
+    },
+    enabledJWA: {
+      clientAuthSigningAlgValues: [...ALGORITHMS],
+      idTokenSigningAlgValues: [...ALGORITHMS],
+      requestObjectSigningAlgValues: [...ALGORITHMS],
+      userinfoSigningAlgValues: [...ALGORITHMS],
+      introspectionSigningAlgValues: [...ALGORITHMS],
+      authorizationSigningAlgValues: [...ALGORITHMS],
+    },
+    extraClientMetadata: { properties: [...CDR_CLIENT_METADATA] },
+    features: providerFeatures(options, scopes),
+    discovery: {
+      registration_endpoint: `${url}${REGISTRATION_PATH}`,
+      // Every endpoint already requires mutual TLS-capable connections on this one port.
+      mtls_endpoint_aliases: {
+        token_endpoint: endpoint(OAUTH_ROUTES.token),
+        revocation_endpoint: endpoint(OAUTH_ROUTES.revocation),
+        introspection_endpoint: endpoint(OAUTH_ROUTES.introspection),
+        userinfo_endpoint: endpoint(OAUTH_ROUTES.userinfo),
+        pushed_authorization_request_endpoint: endpoint(OAUTH_ROUTES.pushed_authorization_request),
+        registration_endpoint: `${url}${REGISTRATION_PATH}`,
+      },
+    },
+    // Client JWKS (jwks_uri) fetches go through the SSRF-guarded client: HTTPS only, time-outs, size cap,
+    // private addresses only where configuration allows them.
+    fetch: guardedFetch(outbound),
+    fetchResponseBodyLimits: { jwks_uri: sizeLimit, sector_identifier_uri: sizeLimit },
+    ttl: TOKEN_LIFETIMES,
+    cookies: { keys: options.cookieKeys },
+    async renderError(ctx, out) {
+      answerAuthorizationError(ctx, out);
+    },
+  };
+
+  const provider = new Provider(options.issuer, configuration);
+  // First, so that it wraps every other middleware and the provider's routes.
+  provider.use(jsonErrors(ENDPOINT_METHODS, logger));
+  provider.use(redeemRequestUriOnce(options.db, OAUTH_ROUTES.authorization));
+  detectReplaysAtomically(provider, options.db, options.clients);
+  provider.use(structuredTokenEndpoints(options.verifier));
+  provider.use(arrangementInTokenResponse(options.arrangements));
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) =>
+    answerKnownServerError(ctx, error, logger),
+  );
+  return provider;
+}
+
+/** The CDR's consent rules: sandbox customers, pairwise subjects, refresh tokens and arrangement claims. */
+function consentPolicy(options: ProviderOptions): Partial<Configuration> {
+  return {
     // The sandbox's test customers are the only accounts; the consent pages log them in.
     findAccount: (_ctx, sub) =>
       sandboxCustomer(sub) ? { accountId: sub, claims: () => ({ sub }) } : undefined,
@@ -140,118 +202,75 @@ export function buildProvider(options: ProviderOptions): Provider {
       const grantId = ctx.oidc.result?.consent?.grantId;
       return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
     },
-    // All issued scopes are the provider's own (so a client's registered `scope` limits what it gets); the
-    // server rebuilds the provider when the scope table changes.
-    scopes: [...scopes],
-    responseTypes: config.open_banking_cds.dcr.enable_hybrid_flow ? ['code', 'code id_token'] : ['code'],
-    clientAuthMethods: ['private_key_jwt', 'client_secret_basic'],
-    clientDefaults: {
-      grant_types: ['client_credentials'],
-      response_types: [],
-      id_token_signed_response_alg: 'PS256',
-      authorization_signed_response_alg: 'PS256',
-      token_endpoint_auth_method: 'private_key_jwt',
+  };
+}
+
+function providerFeatures(options: ProviderOptions, scopes: Set<string>): Configuration['features'] {
+  const { certificates, audience } = options;
+  return {
+    devInteractions: { enabled: false },
+    externalSigningSupport: { enabled: true, ack: 'experimental-01' },
+    rpInitiatedLogout: { enabled: false },
+    // FAPI 1.0 Final: request objects need exp, nbf (≤ 60 min apart) and aud; PAR needs PKCE; the
+    // code flow answers with JARM.
+    fapi: { enabled: true, profile: '1.0 Final' },
+    pushedAuthorizationRequests: {
+      enabled: true,
+      requirePushedAuthorizationRequests: true,
+      allowUnregisteredRedirectUris: false,
     },
-    enabledJWA: {
-      clientAuthSigningAlgValues: [...ALGORITHMS],
-      idTokenSigningAlgValues: [...ALGORITHMS],
-      requestObjectSigningAlgValues: [...ALGORITHMS],
-      userinfoSigningAlgValues: [...ALGORITHMS],
-      introspectionSigningAlgValues: [...ALGORITHMS],
-      authorizationSigningAlgValues: [...ALGORITHMS],
+    requestObjects: { enabled: true, requireSignedRequestObject: true },
+    jwtResponseModes: { enabled: true },
+    dPoP: { enabled: false },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    mTLS: {
+      enabled: true,
+      certificateBoundAccessTokens: true,
+      // The parsed certificate, not its PEM: the provider thumbprints `raw` without re-encoding it.
+      getCertificate: (ctx) => certificates.certificateOf(ctx.req),
     },
-    extraClientMetadata: { properties: [...CDR_CLIENT_METADATA] },
-    features: {
-      devInteractions: { enabled: false },
-      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
-      rpInitiatedLogout: { enabled: false },
-      // FAPI 1.0 Final: request objects need exp, nbf (≤ 60 min apart) and aud; PAR needs PKCE; the
-      // code flow answers with JARM.
-      fapi: { enabled: true, profile: '1.0 Final' },
-      pushedAuthorizationRequests: {
-        enabled: true,
-        requirePushedAuthorizationRequests: true,
-        allowUnregisteredRedirectUris: false,
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => audience,
+      useGrantedResource: () => true,
+      async getResourceServerInfo(_ctx, resource, client) {
+        if (resource !== audience) throw new errors.InvalidTarget(`unknown resource ${resource}`);
+        return {
+          scope: client.scope ?? [...scopes].join(' '),
+          audience,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: ACCESS_TOKEN_TTL,
+          jwt: { sign: { alg: 'PS256' } },
+        };
       },
-      requestObjects: { enabled: true, requireSignedRequestObject: true },
-      jwtResponseModes: { enabled: true },
-      dPoP: { enabled: false },
-      clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
-      userinfo: { enabled: true },
-      mTLS: {
-        enabled: true,
-        certificateBoundAccessTokens: true,
-        // The parsed certificate, not its PEM: the provider thumbprints `raw` without re-encoding it.
-        getCertificate: (ctx) => certificates.certificateOf(ctx.req),
-      },
-      resourceIndicators: {
-        enabled: true,
-        defaultResource: () => audience,
-        useGrantedResource: () => true,
-        async getResourceServerInfo(_ctx, resource, client) {
-          if (resource !== audience) throw new errors.InvalidTarget(`unknown resource ${resource}`);
-          return {
-            scope: client.scope ?? [...scopes].join(' '),
-            audience,
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: ACCESS_TOKEN_TTL,
-            jwt: { sign: { alg: 'PS256' } },
-          };
-        },
-      },
-    },
-    discovery: {
-      registration_endpoint: `${url}${REGISTRATION_PATH}`,
-      // Every endpoint already requires mutual TLS-capable connections on this one port.
-      mtls_endpoint_aliases: {
-        token_endpoint: endpoint(OAUTH_ROUTES.token),
-        revocation_endpoint: endpoint(OAUTH_ROUTES.revocation),
-        introspection_endpoint: endpoint(OAUTH_ROUTES.introspection),
-        userinfo_endpoint: endpoint(OAUTH_ROUTES.userinfo),
-        pushed_authorization_request_endpoint: endpoint(OAUTH_ROUTES.pushed_authorization_request),
-        registration_endpoint: `${url}${REGISTRATION_PATH}`,
-      },
-    },
-    // Client JWKS (jwks_uri) fetches go through the SSRF-guarded client: HTTPS only, time-outs, size cap,
-    // private addresses only where configuration allows them.
-    fetch: async (input, init) => {
-      const method = init?.method ?? 'GET';
-      if (method !== 'GET') throw new Error(`outbound ${method} requests are not made`);
-      const target = input instanceof Request ? input.url : String(input);
-      const { status, body } = await outbound.get(target, 'application/json');
-      return new Response(NULL_BODY_STATUSES.has(status) ? null : body, { status });
-    },
-    fetchResponseBodyLimits: { jwks_uri: sizeLimit, sector_identifier_uri: sizeLimit },
-    ttl: {
-      AccessToken: ACCESS_TOKEN_TTL,
-      ClientCredentials: ACCESS_TOKEN_TTL,
-      AuthorizationCode: 60,
-      IdToken: ACCESS_TOKEN_TTL,
-      RefreshToken: (ctx) => {
-        const grant = ctx?.oidc?.entities.Grant;
-        return grant?.exp ? Math.max(grant.exp - Math.floor(Date.now() / 1000), 1) : ACCESS_TOKEN_TTL;
-      },
-      Grant: 14 * 24 * 3600,
-      Session: 14 * 24 * 3600,
-      Interaction: 600,
-    },
-    cookies: { keys: options.cookieKeys },
-    async renderError(ctx, out) {
-      answerAuthorizationError(ctx, out);
     },
   };
+}
 
-  const provider = new Provider(options.issuer, configuration);
-  // First, so that it wraps every other middleware and the provider's routes.
-  provider.use(jsonErrors(ENDPOINT_METHODS, logger));
-  provider.use(redeemRequestUriOnce(options.db, OAUTH_ROUTES.authorization));
-  detectReplaysAtomically(provider, options.db, options.clients);
-  provider.use(structuredTokenEndpoints(options.verifier));
-  provider.use(arrangementInTokenResponse(options.arrangements));
-  provider.on('server_error', (ctx: KoaContextWithOIDC, error: Error) =>
-    answerKnownServerError(ctx, error, logger),
-  );
-  return provider;
+const TOKEN_LIFETIMES: Configuration['ttl'] = {
+  AccessToken: ACCESS_TOKEN_TTL,
+  ClientCredentials: ACCESS_TOKEN_TTL,
+  AuthorizationCode: 60,
+  IdToken: ACCESS_TOKEN_TTL,
+  RefreshToken: (ctx) => {
+    const grant = ctx?.oidc?.entities.Grant;
+    return grant?.exp ? Math.max(grant.exp - Math.floor(Date.now() / 1000), 1) : ACCESS_TOKEN_TTL;
+  },
+  Grant: 14 * 24 * 3600,
+  Session: 14 * 24 * 3600,
+  Interaction: 600,
+};
+
+/** Client JWKS and sector identifier fetches for the provider, GET only, through the outbound policy. */
+function guardedFetch(outbound: ProviderOptions['outbound']): Configuration['fetch'] {
+  return async (input, init) => {
+    const method = init?.method ?? 'GET';
+    if (method !== 'GET') throw new Error(`outbound ${method} requests are not made`);
+    const target = input instanceof Request ? input.url : String(input);
+    const { status, body } = await outbound.get(target, 'application/json');
+    return new Response(NULL_BODY_STATUSES.has(status) ? null : body, { status });
+  };
 }
