@@ -58,6 +58,12 @@ export function isPrivateAddress(address: string): boolean {
   return range !== 'unicast';
 }
 
+interface OutboundRequest {
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body?: string;
+}
+
 /** Fetches one HTTPS resource under the policy; several calls share one agent per policy. */
 export class OutboundClient {
   readonly policy: OutboundPolicy;
@@ -111,9 +117,26 @@ export class OutboundClient {
    * failure is an OutboundError whose message a caller may pass on (no internal addresses, ports or TLS
    * errors); its detail goes to the log.
    */
-  async get(url: string, accept = 'application/json'): Promise<{ status: number; body: string }> {
+  get(url: string, accept = 'application/json'): Promise<{ status: number; body: string }> {
+    return this.#logged(url, { method: 'GET', headers: { accept } });
+  }
+
+  /** POSTs a form to `url` (e.g. a recipient's revocation endpoint) under the same policy as `get`. */
+  postForm(
+    url: string,
+    form: URLSearchParams,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: string }> {
+    return this.#logged(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+    });
+  }
+
+  async #logged(url: string, init: OutboundRequest): Promise<{ status: number; body: string }> {
     try {
-      return await this.#get(url, accept);
+      return await this.#send(url, init);
     } catch (error) {
       const failure = error as OutboundError;
       this.#logger?.warn({ url, reason: failure.reason, detail: failure.detail }, 'outbound fetch failed');
@@ -121,7 +144,7 @@ export class OutboundClient {
     }
   }
 
-  async #get(url: string, accept: string): Promise<{ status: number; body: string }> {
+  async #send(url: string, init: OutboundRequest): Promise<{ status: number; body: string }> {
     let target: URL;
     try {
       target = new URL(url);
@@ -141,9 +164,10 @@ export class OutboundClient {
     const signal = AbortSignal.timeout(this.policy.connectTimeoutMs + this.policy.readTimeoutMs);
     try {
       const response = await request(target, {
-        method: 'GET',
+        method: init.method,
         dispatcher: this.#agent,
-        headers: { accept },
+        headers: init.headers,
+        body: init.body ?? null,
         maxRedirections: 0,
         signal,
       } as Parameters<typeof request>[1]);

@@ -505,6 +505,10 @@ signed response in the address bar):
 
   ${consent.authorizeUrl}
 
+A test customer's arrangements, to stop one (the recipient is notified at its revocation_uri):
+
+  ${target.manifest.identityServer.url}/consent/dashboard
+
 Ctrl-C (or \`obkit down --state-dir ${stateDir}\` from another terminal) stops every service.`;
 }
 

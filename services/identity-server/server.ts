@@ -14,11 +14,13 @@ import { encryptionKeysOf, SecretBox } from '../../lib/secrets/index.ts';
 import { type Database, openDatabase } from '../../lib/storage/index.ts';
 import { AdminCredential } from './admin/credential.ts';
 import { internalArrangementRoutes } from './arrangements/internal-routes.ts';
+import { RecipientNotifier } from './arrangements/notify-recipient.ts';
 import {
   ARRANGEMENT_REVOCATION_PATH,
   arrangementRevocationRoutes,
 } from './arrangements/revocation-routes.ts';
 import { ArrangementStore } from './arrangements/store.ts';
+import { dashboardRoutes } from './consent/dashboard-routes.ts';
 import { consentRoutes } from './consent/routes.ts';
 import type { DcrDependencies } from './dcr/dependencies.ts';
 import { dcrRoutes } from './dcr/index.ts';
@@ -306,6 +308,20 @@ async function start(
       logger,
     }),
   );
+  app.register(dashboardRoutes, {
+    db,
+    arrangements,
+    revocations,
+    notifier: new RecipientNotifier({
+      db,
+      outbound,
+      issuer,
+      signingKeys: () => keys.privateJwks.keys,
+      logger,
+    }),
+    codeKey: cookieKeys[0]!,
+    logger,
+  });
   if (options.routes) await options.routes(app, dependencies);
   await app.ready();
 

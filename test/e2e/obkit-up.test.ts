@@ -116,6 +116,7 @@ describe('obkit up', () => {
     expect(firstSummary).toMatch(/PAR → sandbox consent .* → JARM code/);
     expect(firstSummary).toMatch(/arrangement revoked by the recipient: 204, then the gateway answers 401/);
     expect(firstSummary).toMatch(/obkit is up \(sandbox\)/);
+    expect(firstSummary).toMatch(/https:\/\/localhost:\d+\/consent\/dashboard/);
     expect(firstSummary).not.toContain(JSON.parse(firstSummaryCredential()).password);
   });
 

@@ -304,7 +304,7 @@ function checkAnswer(target: FuzzTarget, input: FuzzRequest, outcome: Outcome): 
   // The identity server's sandbox consent pages answer a person in a browser: errors too are HTML pages.
   if (input.path.startsWith('/consent/') && /^text\/html/.test(outcome.contentType)) return;
   // So does the authorisation endpoint, for an error it cannot send back to the recipient (docs/consent.md).
-  if (input.path.startsWith('/oauth2/authorize?') && /^text\/html/.test(outcome.contentType)) return;
+  if (/^\/oauth2\/authorize(\?|$)/.test(input.path) && /^text\/html/.test(outcome.contentType)) return;
   if (!/^application\/json/.test(outcome.contentType))
     throw new Error(`error not JSON (${outcome.contentType}): ${what}`);
   let body: unknown;

@@ -4,8 +4,8 @@ import { decodeJwt, jwtVerify } from 'jose';
 import { InvalidArrangement, InvalidClient, InvalidRequest } from '../../../lib/http/errors.ts';
 import type { Database } from '../../../lib/storage/index.ts';
 import { KeySetCache } from '../dcr/key-set-cache.ts';
-import { ACCESS_TOKEN_TTL } from '../oauth/provider.ts';
 import type { RevocationStore } from '../revocation/store.ts';
+import { revokeArrangement } from './revoke.ts';
 
 /** CDS: the Data Holder's arrangement revocation endpoint, for recipients. */
 export const ARRANGEMENT_REVOCATION_PATH = '/arrangements/revoke';
@@ -38,7 +38,10 @@ export function arrangementRevocationRoutes(options: ArrangementRevocationOption
         const body = request.body ?? {};
         const clientId = await revoker.authenticate(body);
         const arrangementId = await revoker.arrangementIdOf(clientId, body.cdr_arrangement_jwt);
-        if (typeof arrangementId !== 'string' || !(await revoker.revoke(arrangementId, clientId))) {
+        if (
+          typeof arrangementId !== 'string' ||
+          !(await revokeArrangement(options.revocations, arrangementId, { clientId }))
+        ) {
           throw new InvalidArrangement('cdr_arrangement_id is not an active arrangement of this client');
         }
         return reply.status(204).send();
@@ -117,29 +120,5 @@ class ArrangementRevoker {
     );
     if (!rows[0]?.jwks_uri) throw new InvalidClient('unknown client');
     return rows[0].jwks_uri;
-  }
-
-  /** True when the client's active arrangement was revoked now. */
-  revoke(arrangementId: string, clientId: string): Promise<boolean> {
-    return this.#options.revocations.transaction(async (tx, record) => {
-      const { rows } = await tx.query<{ grant_id: string }>(
-        `UPDATE cdr_arrangements SET status = 'revoked', updated_at = now()
-          WHERE arrangement_id = $1 AND client_id = $2 AND status = 'active' RETURNING grant_id`,
-        [arrangementId, clientId],
-      );
-      if (!rows[0]) return false;
-      await tx.query('DELETE FROM oidc_payloads WHERE grant_id = $1 OR (model = $2 AND id = $1)', [
-        rows[0].grant_id,
-        'Grant',
-      ]);
-      await record([
-        {
-          claim: 'cdr_arrangement_id',
-          value: arrangementId,
-          expiresAt: Math.floor(Date.now() / 1000) + ACCESS_TOKEN_TTL + 300,
-        },
-      ]);
-      return true;
-    });
   }
 }

@@ -110,6 +110,16 @@ export class ArrangementStore {
     return rows[0] && toArrangement(rows[0]);
   }
 
+  /** A customer's active arrangements, newest first (the sandbox dashboard). */
+  async activeOf(customerId: string): Promise<Arrangement[]> {
+    const { rows } = await this.#db.query<ArrangementRow>(
+      `SELECT ${COLUMNS} FROM cdr_arrangements WHERE customer_id = $1 AND status = 'active'
+        ORDER BY updated_at DESC`,
+      [customerId],
+    );
+    return rows.map(toArrangement);
+  }
+
   async findByGrant(grantId: string): Promise<Arrangement | undefined> {
     const { rows } = await this.#db.query<ArrangementRow>(
       `SELECT ${COLUMNS} FROM cdr_arrangements WHERE grant_id = $1`,

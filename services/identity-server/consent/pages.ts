@@ -71,6 +71,49 @@ ${
   );
 }
 
+export interface DashboardRow {
+  arrangementId: string;
+  recipient: string;
+  accounts: string[];
+  scope: string;
+  /** Epoch seconds; undefined for a one-off consent. */
+  expiresAt: number | undefined;
+}
+
+export interface DashboardPageModel {
+  customer: SandboxCustomer;
+  arrangements: readonly DashboardRow[];
+  revokeAction: string;
+  /** Ties each revoke form to this session (the session cookie alone is not enough). */
+  csrf: string;
+  notice?: string | undefined;
+}
+
+/** The sandbox customer's data-sharing dashboard: each active arrangement, with a button to stop it. */
+export function dashboardPage(model: DashboardPageModel): string {
+  return page(
+    'Your data sharing',
+    html`${model.notice ? html`<p role="status">${model.notice}</p>` : ''}
+<p>Logged in as ${model.customer.name}.</p>
+${
+  model.arrangements.length === 0
+    ? html`<p data-testid="no-arrangements">You are not sharing data with anyone.</p>`
+    : model.arrangements.map(
+        (row) => html`<section aria-labelledby="a-${row.arrangementId}" data-testid="arrangement">
+<h2 id="a-${row.arrangementId}">${row.recipient}</h2>
+<p>Accounts: ${row.accounts.join(', ')}. Scope: ${row.scope}.</p>
+<p>${row.expiresAt ? `Until ${new Date(row.expiresAt * 1000).toUTCString()}.` : 'Once only.'}</p>
+<form method="post" action="${model.revokeAction}">
+<input type="hidden" name="arrangement_id" value="${row.arrangementId}">
+<input type="hidden" name="csrf" value="${model.csrf}">
+<button type="submit">Stop sharing with ${row.recipient}</button>
+</form>
+</section>`,
+      )
+}`,
+  );
+}
+
 function problemOf(problem: string | undefined): SafeHtml | string {
   return problem ? html`<p role="alert" class="error">${problem}</p>` : '';
 }
