@@ -405,7 +405,7 @@ describe('operation policies, revisions, deployment and lifecycle', () => {
     expect(first.body.keyManagers.map((keyManager: { name: string }) => keyManager.name)).toContain(
       'Resident Key Manager',
     );
-    expect(first.body.regulatoryApis).toEqual(['CDRDynamicClientRegistrationAPI']);
+    expect(first.body.regulatoryApis).toEqual(['CDRDynamicClientRegistrationAPI', 'CDSBankingAPI']);
     expect(
       first.body.subscriptionPolicies.find((policy: { name: string }) => policy.name === 'Gold'),
     ).toMatchObject({
