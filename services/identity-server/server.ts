@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type https from 'node:https';
 import type { FastifyInstance } from 'fastify';
-import type Provider from 'oidc-provider';
-import { Counter } from 'prom-client';
 import { type Config, dataDirOf, issuerOf, serviceUrl } from '../../lib/config/index.ts';
-import { type ErrorShape, logServerError, renderError } from '../../lib/http/errors.ts';
+import type { ErrorShape } from '../../lib/http/errors.ts';
 import { BANKING_COMMON_NAME } from '../../lib/http/forwarded-certificate.ts';
 import { OutboundClient } from '../../lib/http/outbound.ts';
 import { createService, type Service } from '../../lib/http/service.ts';
@@ -32,15 +30,11 @@ import { AccessTokenVerifier } from './oauth/access-tokens.ts';
 import { type ClientRow, pruneExpiredPayloads } from './oauth/adapter.ts';
 import { ClientCache } from './oauth/client-cache.ts';
 import { ClientCertificateResolver } from './oauth/client-certificate.ts';
-import { buildProvider, OAUTH_MOUNT, OAUTH_ROUTES } from './oauth/provider.ts';
+import { OAuthMount } from './oauth/mount.ts';
+import { buildProvider } from './oauth/provider.ts';
+import { ProviderLifecycle } from './oauth/provider-lifecycle.ts';
 import { serverSecret } from './oauth/server-secrets.ts';
-import {
-  ensureSigningKeys,
-  loadSigningKeys,
-  pruneSigningKeys,
-  type SigningKeySet,
-} from './oauth/signing-keys.ts';
-import { refuseInactiveClient } from './register-status/oauth-gate.ts';
+import { ensureSigningKeys, loadSigningKeys, pruneSigningKeys } from './oauth/signing-keys.ts';
 import { RegisterStatus } from './register-status/register-status.ts';
 import { revocationFeedRoutes } from './revocation/feed-routes.ts';
 import { RevocationStore } from './revocation/store.ts';
@@ -79,7 +73,6 @@ export function errorShapeOf(path: string): ErrorShape {
   return path.startsWith('/api/identity/') ? 'wso2' : 'oauth';
 }
 
-const DISCOVERY_PATH = `${OAUTH_MOUNT}/token/.well-known/openid-configuration`;
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /**
@@ -132,61 +125,95 @@ async function start(
   const ob = config.obkit;
   await encryptSecretsAtRest(db, secrets);
   await ensureSigningKeys(db, secrets);
-  let keys: SigningKeySet = await loadSigningKeys(db, secrets);
-  let handleOAuth: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const keys = await loadSigningKeys(db, secrets);
+  let mount: OAuthMount | undefined;
 
-  const service = createService({
-    name: 'identity-server',
-    logLevel: ob.log_level,
-    errorShape: errorShapeOf,
-    tls: {
-      certificate: ob.tls.certificate,
-      privateKey: ob.tls.private_key,
-      clientCas: [ob.tls.truststore, ob.tls.internal_ca],
-      requestCert: true,
-      rejectUnauthorized: false,
-      strictServerKey: ob.mode === 'production',
-    },
-    managementPort: ob.identity_server.management_port,
-    readiness: { database: () => db.ping() },
-    shutdownGraceSeconds: ob.shutdown_grace_seconds,
-    preRoute: (req, res) => routeOAuth(req, res),
-  });
+  const service = identityService(config, db, (req, res) => mount?.route(req, res) ?? false);
   // Closed after the service has drained (closers run in reverse): requests in flight still fetch.
-  const outbound = new OutboundClient(
-    {
-      allowPrivateAddresses: ob.allow_private_addresses,
-      connectTimeoutMs: config.open_banking.dcr.jwks_retriever.connection_timeout,
-      readTimeoutMs: config.open_banking.dcr.jwks_retriever.read_timeout,
-      maxBytes: config.open_banking.dcr.jwks_retriever.size_limit,
-      extraCa: ob.tls.outbound_ca ? readFileSync(ob.tls.outbound_ca, 'utf8') : undefined,
-    },
-    service.logger,
-  );
-  closers.push(() => outbound.close());
+  const outbound = outboundClientOf(config, service.logger);
   // The port is bound here rather than by fastify; the service's drain closes it.
-  closers.push(() => service.close());
+  closers.push(
+    () => outbound.close(),
+    () => service.close(),
+  );
   const logger = service.logger;
-  const oauthRequests = new Counter({
-    name: 'obkit_oauth_requests_total',
-    help: 'OAuth endpoint requests (/oauth2/*) by endpoint and status',
-    labelNames: ['endpoint', 'status'],
-    registers: [service.metrics],
-  });
+  mount = new OAuthMount(logger, service.metrics);
+  const lifecycle = new ProviderLifecycle({ db, secrets, keys, mount, logger });
 
   const port = await bind(service.server, ob.identity_server.port, ob.bind_address);
   await service.listenManagement(ob.bind_address);
   const url = ob.identity_server.url || serviceUrl(ob.hostname, port);
   ob.identity_server.url = url;
   const issuer = issuerOf(config);
-  const publicHost = new URL(url).host;
 
+  const core = await coreParts(config, db, logger, url, lifecycle);
+  const { certificates, revocations, callerLimits } = core;
+  const cookieKeys = await startProvider(lifecycle, { config, url, db, secrets, outbound, logger }, core);
+
+  const registerStatus = registerStatusOf(config, db, outbound, logger);
+  if (ob.register_status.url) registerStatus.start();
+  closers.push(() => registerStatus.stop());
+  mount.ready({ publicHost: new URL(url).host, certificates, callerLimits, registerStatus });
+
+  const dependencies = dcrDependencies(db, config, issuer, logger, outbound, core, registerStatus);
+
+  const app = service.app;
+  registerRoutes(app, {
+    ...core,
+    url,
+    issuer,
+    db,
+    secrets,
+    service,
+    outbound,
+    lifecycle,
+    codeKey: cookieKeys[0]!,
+    dependencies,
+  });
+  if (options.routes) await options.routes(app, dependencies);
+  await app.ready();
+
+  closers.push(
+    startHousekeeping(db, lifecycle, revocations, callerLimits, options.keyRefreshMs ?? 60_000, logger),
+  );
+  logger.info(
+    { url, issuer, management: serviceUrl(ob.hostname, service.managementPort) },
+    'identity-server listening',
+  );
+
+  return {
+    service,
+    db,
+    url,
+    issuer,
+    config,
+    dependencies,
+    secrets,
+    reloadProvider: () => lifecycle.reload(),
+    close,
+  };
+}
+
+/** The stores, credentials and checks the surfaces share. */
+async function coreParts(
+  config: Config,
+  db: Database,
+  logger: Service['logger'],
+  url: string,
+  lifecycle: ProviderLifecycle,
+) {
+  const ob = config.obkit;
+  const issuer = issuerOf(config);
   const certificates = new ClientCertificateResolver(ob.tls.internal_ca, logger);
   const clients = new ClientCache<ClientRow>();
   const revocations = new RevocationStore(db);
-  const verifier = new AccessTokenVerifier(db, { issuer, audience: url, keys: () => keys, revocations });
-  const scopes = new ScopeStore(db, { onChange: () => refreshProvider() });
-  let scopeNames = await scopes.reload();
+  const verifier = new AccessTokenVerifier(db, {
+    issuer,
+    audience: url,
+    keys: () => lifecycle.keys,
+    revocations,
+  });
+  const scopes = new ScopeStore(db, { onChange: () => lifecycle.refresh() });
   const adminCredential = new AdminCredential(
     ob.admin.username,
     ob.admin.password,
@@ -200,62 +227,32 @@ async function start(
   );
   const callerLimits = new CallerLimits(db, ob.limits, certificates);
   const arrangements = new ArrangementStore(db);
-  // Shared by replicas and kept across restarts: a consent continues wherever the browser lands.
-  const cookieKeys = [await serverSecret(db, secrets, 'consent-cookie-key')];
-  const pairwiseSalt = await serverSecret(db, secrets, 'pairwise-subject-salt');
-
-  const newProvider = (): Provider =>
-    buildProvider({
-      config,
-      url,
-      issuer,
-      audience: url,
-      db,
-      secrets,
-      keys,
-      scopes: scopeNames,
-      certificates,
-      verifier,
-      clients,
-      outbound,
-      arrangements,
-      cookieKeys,
-      pairwiseSalt,
-      logger,
-    });
-  let provider = newProvider();
-  handleOAuth = provider.callback();
-
-  /**
-   * Keys and scopes are fixed in a provider instance: when either changed (a rotation, a new scope, here
-   * or on another replica) a new provider takes over; requests in flight finish on the old one.
-   */
-  const reloadProvider = async () => {
-    const [freshKeys, freshScopes] = await Promise.all([loadSigningKeys(db, secrets, keys), scopes.reload()]);
-    const scopesChanged = [...freshScopes].sort().join(' ') !== [...scopeNames].sort().join(' ');
-    if (freshKeys.fingerprint === keys.fingerprint && !scopesChanged) return;
-    keys = freshKeys;
-    scopeNames = freshScopes;
-    provider = newProvider();
-    handleOAuth = provider.callback();
-    logger.info({ kids: keys.publicJwks.keys.map((key) => key.kid) }, 'OAuth provider reloaded');
+  return {
+    certificates,
+    clients,
+    revocations,
+    verifier,
+    scopes,
+    adminCredential,
+    gatewayCredential,
+    callerLimits,
+    arrangements,
   };
-  function refreshProvider(): Promise<void> {
-    return reloadProvider().catch((error) => logger.error({ err: error }, 'OAuth provider reload failed'));
-  }
+}
 
-  const registerStatus = new RegisterStatus({
-    url: ob.register_status.url,
-    industry: ob.register_status.industry,
-    intervalSeconds: ob.register_status.interval_seconds,
-    db,
-    fetchJson: (target) => outbound.getJson(target),
-    logger,
-  });
-  if (ob.register_status.url) registerStatus.start();
-  closers.push(() => registerStatus.stop());
+type CoreParts = Awaited<ReturnType<typeof coreParts>>;
 
-  const dependencies: DcrDependencies = {
+function dcrDependencies(
+  db: Database,
+  config: Config,
+  issuer: string,
+  logger: Service['logger'],
+  outbound: OutboundClient,
+  core: CoreParts,
+  registerStatus: RegisterStatus,
+): DcrDependencies {
+  const { certificates, gatewayCredential, callerLimits, verifier, revocations, scopes, clients } = core;
+  return {
     db,
     config,
     issuer,
@@ -272,60 +269,184 @@ async function start(
     registerStatus,
     clientChanged: (clientId) => clients.evict(clientId),
   };
+}
 
-  const app = service.app;
-  app.register(dcrRoutes(dependencies), { prefix: '/api/openbanking/dynamic-client-registration' });
+/** The first OAuth provider; returns the cookie keys (shared by replicas, kept across restarts). */
+async function startProvider(
+  lifecycle: ProviderLifecycle,
+  base: {
+    config: Config;
+    url: string;
+    db: Database;
+    secrets: SecretBox;
+    outbound: OutboundClient;
+    logger: Service['logger'];
+  },
+  { certificates, verifier, clients, arrangements, scopes }: CoreParts,
+): Promise<string[]> {
+  const { db, secrets, url } = base;
+  // A consent continues wherever the browser lands.
+  const cookieKeys = [await serverSecret(db, secrets, 'consent-cookie-key')];
+  const pairwiseSalt = await serverSecret(db, secrets, 'pairwise-subject-salt');
+  await lifecycle.start(scopes, (keys, scopeNames) =>
+    buildProvider({
+      ...base,
+      issuer: issuerOf(base.config),
+      audience: url,
+      keys,
+      scopes: scopeNames,
+      certificates,
+      verifier,
+      clients,
+      arrangements,
+      cookieKeys,
+      pairwiseSalt,
+    }),
+  );
+  return cookieKeys;
+}
+
+function registerStatusOf(
+  config: Config,
+  db: Database,
+  outbound: OutboundClient,
+  logger: Service['logger'],
+): RegisterStatus {
+  const ob = config.obkit;
+  return new RegisterStatus({
+    url: ob.register_status.url,
+    industry: ob.register_status.industry,
+    intervalSeconds: ob.register_status.interval_seconds,
+    db,
+    fetchJson: (target) => outbound.getJson(target),
+    logger,
+  });
+}
+
+interface RouteParts {
+  url: string;
+  issuer: string;
+  db: Database;
+  secrets: SecretBox;
+  service: Service;
+  outbound: OutboundClient;
+  certificates: ClientCertificateResolver;
+  revocations: RevocationStore;
+  scopes: ScopeStore;
+  arrangements: ArrangementStore;
+  adminCredential: AdminCredential;
+  lifecycle: ProviderLifecycle;
+  /** Signs the consent pages' one-time codes (the first cookie key). */
+  codeKey: string;
+  dependencies: DcrDependencies;
+}
+
+/** Every surface besides `/oauth2`: DCR, key manager, revocation feed, scopes, arrangements, consent. */
+function registerRoutes(app: FastifyInstance, parts: RouteParts): void {
+  app.register(dcrRoutes(parts.dependencies), { prefix: '/api/openbanking/dynamic-client-registration' });
   app.register(keyManagerRoutes, {
     prefix: '/keymanager-operations/dcr',
-    db,
-    secrets,
-    revocations,
-    adminCredential,
+    db: parts.db,
+    secrets: parts.secrets,
+    revocations: parts.revocations,
+    adminCredential: parts.adminCredential,
   });
   app.register(revocationFeedRoutes, {
-    revocations,
-    isGateway: (request) => certificates.isGateway(request),
-    stopping: service.stopping,
+    revocations: parts.revocations,
+    isGateway: (request) => parts.certificates.isGateway(request),
+    stopping: parts.service.stopping,
   });
-  app.register(scopeRoutes, { prefix: '/api/identity/oauth2/v1.0/scopes', scopes, adminCredential });
+  app.register(scopeRoutes, {
+    prefix: '/api/identity/oauth2/v1.0/scopes',
+    scopes: parts.scopes,
+    adminCredential: parts.adminCredential,
+  });
   app.register(
     arrangementRevocationRoutes({
-      db,
-      revocations,
-      fetchJson: (target) => outbound.getJson(target),
-      audiences: [issuer, `${url}${ARRANGEMENT_REVOCATION_PATH}`],
+      db: parts.db,
+      revocations: parts.revocations,
+      fetchJson: (target) => parts.outbound.getJson(target),
+      audiences: [parts.issuer, `${parts.url}${ARRANGEMENT_REVOCATION_PATH}`],
     }),
   );
   app.register(internalArrangementRoutes, {
-    arrangements,
-    isBanking: (request) => certificates.isInternalClient(request.raw, BANKING_COMMON_NAME),
+    arrangements: parts.arrangements,
+    isBanking: (request) => parts.certificates.isInternalClient(request.raw, BANKING_COMMON_NAME),
   });
   app.register(
     consentRoutes({
-      provider: () => provider,
-      arrangements,
-      codeKey: cookieKeys[0]!,
-      logger,
+      provider: () => parts.lifecycle.provider,
+      arrangements: parts.arrangements,
+      codeKey: parts.codeKey,
+      logger: parts.service.logger,
     }),
   );
   app.register(dashboardRoutes, {
-    db,
-    arrangements,
-    revocations,
+    db: parts.db,
+    arrangements: parts.arrangements,
+    revocations: parts.revocations,
     notifier: new RecipientNotifier({
-      db,
-      outbound,
-      issuer,
-      signingKeys: () => keys.privateJwks.keys,
-      logger,
+      db: parts.db,
+      outbound: parts.outbound,
+      issuer: parts.issuer,
+      signingKeys: () => parts.lifecycle.keys.privateJwks.keys,
+      logger: parts.service.logger,
     }),
-    codeKey: cookieKeys[0]!,
-    logger,
+    codeKey: parts.codeKey,
+    logger: parts.service.logger,
   });
-  if (options.routes) await options.routes(app, dependencies);
-  await app.ready();
+}
 
-  const refresh = setInterval(refreshProvider, options.keyRefreshMs ?? 60_000);
+function identityService(
+  config: Config,
+  db: Database,
+  preRoute: (req: IncomingMessage, res: ServerResponse) => boolean,
+): Service {
+  const ob = config.obkit;
+  return createService({
+    name: 'identity-server',
+    logLevel: ob.log_level,
+    errorShape: errorShapeOf,
+    tls: {
+      certificate: ob.tls.certificate,
+      privateKey: ob.tls.private_key,
+      clientCas: [ob.tls.truststore, ob.tls.internal_ca],
+      requestCert: true,
+      rejectUnauthorized: false,
+      strictServerKey: ob.mode === 'production',
+    },
+    managementPort: ob.identity_server.management_port,
+    readiness: { database: () => db.ping() },
+    shutdownGraceSeconds: ob.shutdown_grace_seconds,
+    preRoute,
+  });
+}
+
+/** Recipient JWKS, sector identifiers and Register fetches under the outbound policy. */
+function outboundClientOf(config: Config, logger: Service['logger']): OutboundClient {
+  const ob = config.obkit;
+  return new OutboundClient(
+    {
+      allowPrivateAddresses: ob.allow_private_addresses,
+      connectTimeoutMs: config.open_banking.dcr.jwks_retriever.connection_timeout,
+      readTimeoutMs: config.open_banking.dcr.jwks_retriever.read_timeout,
+      maxBytes: config.open_banking.dcr.jwks_retriever.size_limit,
+      extraCa: ob.tls.outbound_ca ? readFileSync(ob.tls.outbound_ca, 'utf8') : undefined,
+    },
+    logger,
+  );
+}
+
+/** Provider reloads (keys and scopes changed elsewhere) and pruning of expired state; returns the stop. */
+function startHousekeeping(
+  db: Database,
+  lifecycle: ProviderLifecycle,
+  revocations: RevocationStore,
+  callerLimits: CallerLimits,
+  refreshMs: number,
+  logger: Service['logger'],
+): () => void {
+  const refresh = setInterval(() => lifecycle.refresh(), refreshMs);
   const prune = setInterval(() => {
     Promise.all([
       pruneExpiredPayloads(db),
@@ -337,110 +458,10 @@ async function start(
   }, PRUNE_INTERVAL_MS);
   refresh.unref();
   prune.unref();
-  closers.push(() => {
+  return () => {
     clearInterval(refresh);
     clearInterval(prune);
-  });
-  logger.info(
-    { url, issuer, management: serviceUrl(ob.hostname, service.managementPort) },
-    'identity-server listening',
-  );
-
-  return { service, db, url, issuer, config, dependencies, secrets, reloadProvider, close };
-
-  /** `/oauth2/*` goes to oidc-provider (a Koa app) with the mount prefix stripped, as `app.use('/oauth2')` would. */
-  function routeOAuth(req: IncomingMessage, res: ServerResponse): boolean {
-    const requestUrl = req.url ?? '/';
-    const path = requestUrl.split('?')[0]!;
-    if (path !== OAUTH_MOUNT && !path.startsWith(`${OAUTH_MOUNT}/`)) return false;
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      oauthRequests.inc({ endpoint: endpointLabel(path), status: res.statusCode });
-      logger.info(
-        {
-          method: req.method,
-          url: path,
-          status: res.statusCode,
-          ms: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
-        },
-        'request',
-      );
-    });
-    if (!handleOAuth) return reply(res, 503, 'temporarily_unavailable', 'the server is starting');
-    if (
-      path === `${OAUTH_MOUNT}${OAUTH_ROUTES.authorization}` &&
-      req.method !== 'GET' &&
-      req.method !== 'HEAD'
-    ) {
-      // A pushed request_uri is redeemed once from the query (request-uri-redemption.ts); a form body
-      // would go round that.
-      res.setHeader('allow', 'GET, HEAD');
-      return reply(res, 405, 'invalid_request', `${req.method} is not allowed here; allowed: GET, HEAD`);
-    }
-    const query = requestUrl.slice(path.length);
-    const routed = req as IncomingMessage & { originalUrl?: string };
-    if (path === DISCOVERY_PATH) {
-      // WSO2 publishes discovery under the issuer (…/oauth2/token/.well-known/…); the provider under its mount.
-      routed.url = `/.well-known/openid-configuration${query}`;
-      routed.originalUrl = `${OAUTH_MOUNT}/.well-known/openid-configuration${query}`;
-    } else {
-      routed.originalUrl = requestUrl;
-      routed.url = requestUrl.slice(OAUTH_MOUNT.length) || '/';
-    }
-    // Endpoint URLs (discovery, client-assertion audiences) derive from the configured URL, not from
-    // whatever Host a caller or an intermediary sent.
-    req.headers.host = publicHost;
-    if (
-      path === `${OAUTH_MOUNT}${OAUTH_ROUTES.pushed_authorization_request}` &&
-      !certificates.certificateOf(req)
-    ) {
-      // CDS: pushed authorisation requests come over mutual TLS, like the token endpoint's.
-      return reply(res, 401, 'invalid_client', 'pushed authorization requests need a client certificate');
-    }
-    const isToken = path === `${OAUTH_MOUNT}${OAUTH_ROUTES.token}`;
-    if (
-      (isToken || path === `${OAUTH_MOUNT}${OAUTH_ROUTES.pushed_authorization_request}`) &&
-      req.method === 'POST'
-    ) {
-      // Counted before the provider reads the body; the body waits in the socket meanwhile. Then a
-      // client the Register no longer lists as ACTIVE is refused.
-      (isToken ? callerLimits.token(req) : Promise.resolve())
-        .then(() => refuseInactiveClient(req, registerStatus))
-        .then(
-          () => handleOAuth?.(req, res),
-          (error: unknown) => replyWith(res, error, logger),
-        );
-      return true;
-    }
-    handleOAuth(req, res);
-    return true;
-  }
-}
-
-/** An error met before the provider took the request (a limit, an unreachable database), as JSON. */
-function replyWith(res: ServerResponse, error: unknown, logger: Service['logger']): void {
-  const rendered = renderError(error, 'oauth');
-  logServerError(logger, error, rendered.status);
-  res.writeHead(rendered.status, {
-    ...rendered.headers,
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-  });
-  res.end(JSON.stringify(rendered.body));
-}
-
-function reply(res: ServerResponse, status: number, error: string, description: string): true {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(JSON.stringify({ error, error_description: description }));
-  return true;
-}
-
-/** Bounded metric labels: the known endpoints, everything else as "other". */
-function endpointLabel(path: string): string {
-  if (path === DISCOVERY_PATH) return 'discovery';
-  const route = path.slice(OAUTH_MOUNT.length);
-  const known = Object.entries(OAUTH_ROUTES).find(([, value]) => value === route);
-  return known ? known[0] : 'other';
+  };
 }
 
 function bind(server: https.Server, port: number, host: string): Promise<number> {
