@@ -43,28 +43,32 @@ interface Details {
  * the grant and the CDR arrangement; the provider then answers the recipient (JARM).
  */
 export function consentRoutes(options: ConsentRouteOptions) {
+  const journey = new ConsentJourney(options);
   return async function registerConsentRoutes(app: FastifyInstance): Promise<void> {
     await app.register(formbody);
 
     app.get<{ Params: { uid: string } }>(`${CONSENT_PATH}/:uid`, async (request, reply) => {
-      const details = await interactionOf(request, reply);
+      const details = await journey.interactionOf(request, reply);
       if (!details) return reply;
-      if (details.prompt.name === 'login') return sendPage(reply, 200, loginView(details));
-      return sendPage(reply, 200, await consentView(details));
+      if (details.prompt.name === 'login') return sendPage(reply, 200, journey.loginView(details));
+      return sendPage(reply, 200, await journey.consentView(details));
     });
 
     app.post<{ Params: { uid: string }; Body: { customer?: string; code?: string } }>(
       `${CONSENT_PATH}/:uid/login`,
       async (request, reply) => {
-        const details = await interactionOf(request, reply);
+        const details = await journey.interactionOf(request, reply);
         if (!details) return reply;
-        if (details.prompt.name !== 'login') return sendPage(reply, 200, await consentView(details));
+        if (details.prompt.name !== 'login') return sendPage(reply, 200, await journey.consentView(details));
         const customer = sandboxCustomer(String(request.body?.customer ?? ''));
-        if (!customer || !sameCode(String(request.body?.code ?? ''), oneTimeCode(details.uid))) {
+        if (!customer || !sameCode(String(request.body?.code ?? ''), journey.oneTimeCode(details.uid))) {
           return sendPage(
             reply,
             400,
-            loginView(details, 'Choose a test customer and enter the one-time code shown on this page.'),
+            journey.loginView(
+              details,
+              'Choose a test customer and enter the one-time code shown on this page.',
+            ),
           );
         }
         reply.hijack();
@@ -74,70 +78,94 @@ export function consentRoutes(options: ConsentRouteOptions) {
       },
     );
 
-    app.post<{ Params: { uid: string }; Body: { decision?: string; accounts?: string | string[] } }>(
+    app.post<{ Params: { uid: string }; Body: ConfirmBody }>(
       `${CONSENT_PATH}/:uid/confirm`,
       async (request, reply) => {
-        const details = await interactionOf(request, reply);
+        const details = await journey.interactionOf(request, reply);
         if (!details) return reply;
-        if (details.prompt.name !== 'consent') return sendPage(reply, 200, loginView(details));
-        const provider = options.provider();
-        if (request.body?.decision !== 'approve') {
-          reply.hijack();
-          await provider.interactionFinished(request.raw, reply.raw, {
-            error: 'access_denied',
-            error_description: 'the customer declined to share their data',
-          });
-          return;
-        }
-        const customer = sandboxCustomer(details.session?.accountId ?? '')!;
-        const chosen = [request.body?.accounts ?? []].flat();
-        const accountIds = customer.accounts
-          .map((account) => account.accountId)
-          .filter((id) => chosen.includes(id));
-        if (accountIds.length === 0) {
-          return sendPage(reply, 400, await consentView(details, 'Choose at least one account to share.'));
-        }
-        const sharingDuration = sharingDurationOf(details.params.sharing_duration as string | undefined);
-        const grantId = await saveGrant(provider, details, customer.customerId, sharingDuration);
-        try {
-          const { replacedGrantId } = await options.arrangements.record({
-            clientId: String(details.params.client_id),
-            customerId: customer.customerId,
-            grantId,
-            accountIds,
-            scope: String(details.params.scope ?? ''),
-            sharingDuration,
-            amends: details.params.cdr_arrangement_id as string | undefined,
-          });
-          if (replacedGrantId) await endGrant(provider, replacedGrantId);
-        } catch (error) {
-          if (!(error instanceof ArrangementNotFound)) throw error;
-          reply.hijack();
-          await provider.interactionFinished(request.raw, reply.raw, {
-            error: 'invalid_request',
-            error_description: 'the arrangement to amend is not an active arrangement of this customer',
-          });
-          return;
-        }
-        reply.hijack();
-        await provider.interactionFinished(
-          request.raw,
-          reply.raw,
-          { consent: { grantId } },
-          { mergeWithLastSubmission: true },
-        );
+        if (details.prompt.name !== 'consent') return sendPage(reply, 200, journey.loginView(details));
+        return journey.confirm(details, request.body, request, reply);
       },
     );
   };
+}
+
+interface ConfirmBody {
+  decision?: string;
+  accounts?: string | string[];
+}
+
+/** What an interaction is finished with: a login or consent result, or an error for the recipient. */
+type InteractionResult = Parameters<Provider['interactionFinished']>[2];
+
+/** The journey's pages, its one-time codes, and the grant and arrangement an approval records. */
+class ConsentJourney {
+  readonly #options: ConsentRouteOptions;
+
+  constructor(options: ConsentRouteOptions) {
+    this.#options = options;
+  }
+
+  /** Approve (the chosen accounts, at least one) or decline; the provider then answers the recipient. */
+  async confirm(
+    details: Details,
+    body: ConfirmBody | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply | undefined> {
+    const provider = this.#options.provider();
+    const finish = async (result: InteractionResult, merge?: { mergeWithLastSubmission: boolean }) => {
+      reply.hijack();
+      await provider.interactionFinished(request.raw, reply.raw, result, merge);
+      return undefined;
+    };
+    if (body?.decision !== 'approve') {
+      return finish({
+        error: 'access_denied',
+        error_description: 'the customer declined to share their data',
+      });
+    }
+    const customer = sandboxCustomer(details.session?.accountId ?? '')!;
+    const chosen = [body?.accounts ?? []].flat();
+    const accountIds = customer.accounts
+      .map((account) => account.accountId)
+      .filter((id) => chosen.includes(id));
+    if (accountIds.length === 0) {
+      return sendPage(reply, 400, await this.consentView(details, 'Choose at least one account to share.'));
+    }
+    const sharingDuration = sharingDurationOf(details.params.sharing_duration as string | undefined);
+    const grantId = await this.saveGrant(provider, details, customer.customerId, sharingDuration);
+    try {
+      const { replacedGrantId } = await this.#options.arrangements.record({
+        clientId: String(details.params.client_id),
+        customerId: customer.customerId,
+        grantId,
+        accountIds,
+        scope: String(details.params.scope ?? ''),
+        sharingDuration,
+        amends: details.params.cdr_arrangement_id as string | undefined,
+      });
+      if (replacedGrantId) await this.endGrant(provider, replacedGrantId);
+    } catch (error) {
+      if (!(error instanceof ArrangementNotFound)) throw error;
+      return finish({
+        error: 'invalid_request',
+        error_description: 'the arrangement to amend is not an active arrangement of this customer',
+      });
+    }
+    return finish({ consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
 
   /** The interaction named in the path, or an error page when it is unknown, expired or not this browser's. */
-  async function interactionOf(
+  async interactionOf(
     request: FastifyRequest<{ Params: { uid: string } }>,
     reply: FastifyReply,
   ): Promise<Details | undefined> {
     let details: Details;
     try {
-      details = (await options.provider().interactionDetails(request.raw, reply.raw)) as unknown as Details;
+      details = (await this.#options
+        .provider()
+        .interactionDetails(request.raw, reply.raw)) as unknown as Details;
     } catch {
       sendPage(
         reply,
@@ -153,18 +181,18 @@ export function consentRoutes(options: ConsentRouteOptions) {
     return details;
   }
 
-  function loginView(details: Details, problem?: string): string {
+  loginView(details: Details, problem?: string): string {
     return loginPage({
       action: `${CONSENT_PATH}/${details.uid}/login`,
       customers: SANDBOX_CUSTOMERS,
-      code: oneTimeCode(details.uid),
+      code: this.oneTimeCode(details.uid),
       problem,
     });
   }
 
-  async function consentView(details: Details, problem?: string): Promise<string> {
+  async consentView(details: Details, problem?: string): Promise<string> {
     const customer = sandboxCustomer(details.session?.accountId ?? '') as SandboxCustomer;
-    const client = await options.provider().Client.find(String(details.params.client_id));
+    const client = await this.#options.provider().Client.find(String(details.params.client_id));
     const scopes = String(details.params.scope ?? '').split(' ');
     return consentPage({
       action: `${CONSENT_PATH}/${details.uid}/confirm`,
@@ -181,7 +209,7 @@ export function consentRoutes(options: ConsentRouteOptions) {
    * The grant the tokens are issued from: what the provider found missing (OpenID scopes and claims, the
    * data API's scopes), all of it requested by the recipient and now consented to.
    */
-  async function saveGrant(
+  async saveGrant(
     provider: Provider,
     details: Details,
     accountId: string,
@@ -205,17 +233,17 @@ export function consentRoutes(options: ConsentRouteOptions) {
   }
 
   /** An amended arrangement's previous grant: gone, with the refresh tokens issued from it. */
-  async function endGrant(provider: Provider, grantId: string): Promise<void> {
+  async endGrant(provider: Provider, grantId: string): Promise<void> {
     const grant = await provider.Grant.find(grantId);
     await grant?.destroy();
     await Promise.all(
       [provider.RefreshToken, provider.AuthorizationCode].map((model) => model.revokeByGrantId(grantId)),
     );
-    options.logger.info({ grantId }, 'amended arrangement: previous grant ended');
+    this.#options.logger.info({ grantId }, 'amended arrangement: previous grant ended');
   }
 
-  function oneTimeCode(uid: string): string {
-    const digest = createHmac('sha256', options.codeKey).update(`consent-login:${uid}`).digest();
+  oneTimeCode(uid: string): string {
+    const digest = createHmac('sha256', this.#options.codeKey).update(`consent-login:${uid}`).digest();
     return String(digest.readUInt32BE(0) % 1_000_000).padStart(6, '0');
   }
 }
