@@ -80,6 +80,30 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
     checks.push(check);
     options.progress?.(`✓ ${check}`);
   };
+  const discovery = await checkDiscovery(target, pass);
+  await refusesUntrustedCertificate(target);
+  pass('gateway refuses an untrusted client certificate');
+  if (!target.clientCertificate) {
+    checks.push('skipped: registration (no transport certificate given)');
+    return { step: 'smoke-test', status: 'passed', actions: checks };
+  }
+  const gateway = new DcrApi(target.http(target.manifest.gateway.url, { tls: mutualTls(target) }));
+  const recipient = await recipientFor(target, gateway, options, pass);
+  if (!recipient) {
+    checks.push(
+      `skipped: registration (${options.registration === false ? '--no-registration' : 'production target without an SSA'})`,
+    );
+  } else {
+    await registrationLifecycle(target, gateway, discovery, recipient, pass);
+  }
+  return { step: 'smoke-test', status: 'passed', actions: checks };
+}
+
+type Pass = (check: string) => void;
+type SmokeRecipient = { ssa: string; key: RecipientKeys; cleanup?: () => Promise<void> };
+
+/** Discovery names the issuer and the registration endpoint; the JWKS publishes keys. */
+async function checkDiscovery(target: Target, pass: Pass) {
   const { manifest } = target;
   const is = new IdentityServerApi(target.http(manifest.identityServer.url));
   const discovery = await is.discovery();
@@ -93,54 +117,65 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
   const jwks = await is.jwks(discovery.jwks_uri);
   expect('JWKS', Array.isArray(jwks.keys) && jwks.keys.length > 0, 'no keys published');
   pass(`identity server JWKS publishes ${jwks.keys.length} key(s)`);
+  return discovery;
+}
 
-  if (!target.clientCertificate) {
-    await refusesUntrustedCertificate(target);
-    pass('gateway refuses an untrusted client certificate');
-    checks.push('skipped: registration (no transport certificate given)');
-    return { step: 'smoke-test', status: 'passed', actions: checks };
-  }
-  const gateway = new DcrApi(target.http(manifest.gateway.url, { tls: mutualTls(target) }));
-  await refusesUntrustedCertificate(target);
-  pass('gateway refuses an untrusted client certificate');
-
-  let recipient: { ssa: string; key: RecipientKeys; cleanup?: () => Promise<void> };
+/**
+ * The recipient to register: the given SSA, or one the sandbox Register issues. Without either (or with
+ * --no-registration) only a self-signed SSA's rejection is checked, and there is none (undefined).
+ */
+async function recipientFor(
+  target: Target,
+  gateway: DcrApi,
+  options: SmokeOptions,
+  pass: Pass,
+): Promise<SmokeRecipient | undefined> {
+  const { manifest } = target;
   const givenKey = options.given ? await keysFromJwk(options.given.signingKey) : undefined;
-  if (options.given?.ssa && options.registration !== false) {
-    recipient = { ssa: options.given.ssa, key: givenKey! };
-  } else if (manifest.mockRegister && options.registration !== false) {
-    recipient = await sandboxRecipient(target, 'smoke', givenKey);
+  if (options.given?.ssa && options.registration !== false) return { ssa: options.given.ssa, key: givenKey! };
+  if (manifest.mockRegister && options.registration !== false) {
+    const recipient = await sandboxRecipient(target, 'smoke', givenKey);
     pass(`sandbox Register ${manifest.mockRegister.url} issued an SSA for a fresh software product`);
-  } else if (givenKey && options.registration !== false) {
-    throw new Error('--signing-key without --ssa needs a sandbox Register to issue the SSA (--register URL)');
-  } else {
-    const rejected = await gateway.register(await selfSignedSsaRequest(manifest.identityServer.issuer));
-    expect(
-      'self-signed SSA',
-      rejected.status === 400,
-      `HTTP ${rejected.status} ${JSON.stringify(rejected.data)}`,
-    );
-    expect(
-      'self-signed SSA',
-      rejected.data.error === 'invalid_software_statement',
-      JSON.stringify(rejected.data),
-    );
-    pass('a self-signed SSA is rejected (400 invalid_software_statement)');
-    checks.push(
-      `skipped: registration (${options.registration === false ? '--no-registration' : 'production target without an SSA'})`,
-    );
-    return { step: 'smoke-test', status: 'passed', actions: checks };
+    return recipient;
   }
+  if (givenKey && options.registration !== false) {
+    throw new Error('--signing-key without --ssa needs a sandbox Register to issue the SSA (--register URL)');
+  }
+  const rejected = await gateway.register(await selfSignedSsaRequest(manifest.identityServer.issuer));
+  expect(
+    'self-signed SSA',
+    rejected.status === 400,
+    `HTTP ${rejected.status} ${JSON.stringify(rejected.data)}`,
+  );
+  expect(
+    'self-signed SSA',
+    rejected.data.error === 'invalid_software_statement',
+    JSON.stringify(rejected.data),
+  );
+  pass('a self-signed SSA is rejected (400 invalid_software_statement)');
+  return undefined;
+}
 
-  const audience = manifest.identityServer.issuer;
+/** Register, token, read, update, (sandbox) share data, delete — and leave nothing behind on failure. */
+async function registrationLifecycle(
+  target: Target,
+  gateway: DcrApi,
+  discovery: Awaited<ReturnType<typeof checkDiscovery>>,
+  recipient: SmokeRecipient,
+  pass: Pass,
+): Promise<void> {
+  const { manifest } = target;
+  const request = () =>
+    buildRegistrationRequest({
+      ssa: recipient.ssa,
+      audience: manifest.identityServer.issuer,
+      key: recipient.key,
+    });
   let clientId: string | undefined;
   let token: string | undefined;
   try {
     await waitForRoute(gateway);
-    const forged = tamperSignature(
-      await buildRegistrationRequest({ ssa: recipient.ssa, audience, key: recipient.key }),
-    );
-    const rejected = await gateway.register(forged);
+    const rejected = await gateway.register(tamperSignature(await request()));
     expect(
       'bad signature',
       rejected.status === 400,
@@ -148,35 +183,8 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
     );
     pass(`a request with a bad signature is rejected (400 ${rejected.data.error})`);
 
-    const created = await gateway.register(
-      await buildRegistrationRequest({ ssa: recipient.ssa, audience, key: recipient.key }),
-    );
-    expect('register', created.status === 201, `HTTP ${created.status} ${JSON.stringify(created.data)}`);
-    clientId = created.data.client_id;
-    expect('register', typeof clientId === 'string' && clientId.length > 0, 'no client_id');
-    expect(
-      'register',
-      created.data.software_statement === recipient.ssa,
-      'the SSA was not returned unmodified',
-    );
-    const ssaClaims = decodeJwt(recipient.ssa) as unknown as SoftwareProductMetadata & {
-      software_id: string;
-    };
-    expect(
-      'register',
-      created.data.software_id === ssaClaims.software_id,
-      `software_id ${String(created.data.software_id)}`,
-    );
-    expect(
-      'register',
-      sameSet(created.data.redirect_uris, ssaClaims.redirect_uris),
-      'redirect_uris differ from the SSA',
-    );
-    expect(
-      'register',
-      created.data.token_endpoint_auth_method === 'private_key_jwt',
-      'token_endpoint_auth_method',
-    );
+    const registered = await registerChecked(gateway, await request(), recipient.ssa);
+    clientId = registered.clientId;
     pass(`registered through the gateway: 201, client_id ${clientId}, SSA unmodified, metadata as requested`);
 
     token = await certificateBoundToken(target, discovery.token_endpoint, clientId, recipient.key);
@@ -190,11 +198,7 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
     );
     pass('GET /register/{ClientId}: 200');
 
-    const updated = await gateway.update(
-      clientId,
-      token,
-      await buildRegistrationRequest({ ssa: recipient.ssa, audience, key: recipient.key }),
-    );
+    const updated = await gateway.update(clientId, token, await request());
     expect(
       'PUT /register/{ClientId}',
       updated.status === 200 && updated.data.client_id === clientId,
@@ -204,7 +208,7 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
 
     // Sandbox with obkit's banking service: the client goes on to collect consent and fetch data.
     if (manifest.mode === 'sandbox' && manifest.banking) {
-      const redirectUri = ssaClaims.redirect_uris[0]!;
+      const redirectUri = registered.ssaClaims.redirect_uris[0]!;
       await dataSharingJourney(target, { clientId, key: recipient.key, redirectUri }, pass);
     }
 
@@ -219,7 +223,32 @@ export async function runSmokeTest(target: Target, options: SmokeOptions = {}): 
     if (clientId && token) await gateway.delete(clientId, token).catch(() => undefined);
     await recipient.cleanup?.().catch(() => undefined);
   }
-  return { step: 'smoke-test', status: 'passed', actions: checks };
+}
+
+/** POST /register: 201 with a client_id, the SSA returned unmodified and the SSA's metadata. */
+async function registerChecked(gateway: DcrApi, requestJwt: string, ssa: string) {
+  const created = await gateway.register(requestJwt);
+  expect('register', created.status === 201, `HTTP ${created.status} ${JSON.stringify(created.data)}`);
+  const clientId = created.data.client_id;
+  expect('register', typeof clientId === 'string' && clientId.length > 0, 'no client_id');
+  expect('register', created.data.software_statement === ssa, 'the SSA was not returned unmodified');
+  const ssaClaims = decodeJwt(ssa) as unknown as SoftwareProductMetadata & { software_id: string };
+  expect(
+    'register',
+    created.data.software_id === ssaClaims.software_id,
+    `software_id ${String(created.data.software_id)}`,
+  );
+  expect(
+    'register',
+    sameSet(created.data.redirect_uris, ssaClaims.redirect_uris),
+    'redirect_uris differ from the SSA',
+  );
+  expect(
+    'register',
+    created.data.token_endpoint_auth_method === 'private_key_jwt',
+    'token_endpoint_auth_method',
+  );
+  return { clientId: clientId as string, ssaClaims };
 }
 
 /** A fresh sandbox software product with a hosted JWKS (of `given` keys, or new ones), and an SSA for it. */
