@@ -37,33 +37,10 @@ export interface DashboardOptions {
  */
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardOptions): Promise<void> {
   await app.register(formbody);
-  const mac = (purpose: string, value: string) =>
-    createHmac('sha256', options.codeKey).update(`${purpose}:${value}`).digest('base64url');
-  const loginCode = (nonce: string) =>
-    String(Buffer.from(mac('dashboard-login', nonce), 'base64url').readUInt32BE(0) % 1_000_000).padStart(
-      6,
-      '0',
-    );
-
-  const showLogin = (reply: FastifyReply, status: number, problem?: string) => {
-    const nonce = randomBytes(16).toString('base64url');
-    reply.header('set-cookie', cookie(LOGIN_COOKIE, nonce, 600));
-    const body = loginPage({
-      action: `${DASHBOARD_PATH}/login`,
-      customers: SANDBOX_CUSTOMERS,
-      code: loginCode(nonce),
-      problem,
-    });
-    return sendPage(reply, status, body);
-  };
-  const sessionOf = (request: FastifyRequest): { customerId: string; value: string } | undefined => {
-    const value = cookiesOf(request).get(SESSION_COOKIE);
-    const [customerId, expires, signature] = value?.split('.') ?? [];
-    if (!value || !customerId || !expires || !signature) return undefined;
-    if (!same(signature, mac('dashboard-session', `${customerId}.${expires}`))) return undefined;
-    if (Number(expires) * 1000 < Date.now() || !sandboxCustomer(customerId)) return undefined;
-    return { customerId, value };
-  };
+  const sessions = new DashboardSessions(options.codeKey);
+  const showLogin = (reply: FastifyReply, status: number, problem?: string) =>
+    sessions.showLogin(reply, status, problem);
+  const sessionOf = (request: FastifyRequest) => sessions.sessionOf(request);
 
   app.get<{ Querystring: { revoked?: string } }>(DASHBOARD_PATH, async (request, reply) => {
     const session = sessionOf(request);
@@ -87,7 +64,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
           recipient: names.get(a.clientId) ?? a.clientId,
         })),
         revokeAction: `${DASHBOARD_PATH}/revoke`,
-        csrf: mac('dashboard-csrf', session.value),
+        csrf: sessions.csrf(session.value),
         notice,
       }),
     );
@@ -98,19 +75,14 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     async (request, reply) => {
       const nonce = cookiesOf(request).get(LOGIN_COOKIE);
       const customer = sandboxCustomer(String(request.body?.customer ?? ''));
-      if (!nonce || !customer || !same(String(request.body?.code ?? '').trim(), loginCode(nonce))) {
+      if (!nonce || !customer || !same(String(request.body?.code ?? '').trim(), sessions.loginCode(nonce))) {
         return showLogin(
           reply,
           400,
           'Choose a test customer and enter the one-time code shown on this page.',
         );
       }
-      const expires = Math.floor(Date.now() / 1000) + SESSION_SECONDS;
-      const value = `${customer.customerId}.${expires}`;
-      reply.header('set-cookie', [
-        cookie(SESSION_COOKIE, `${value}.${mac('dashboard-session', value)}`, SESSION_SECONDS),
-        cookie(LOGIN_COOKIE, '', 0),
-      ]);
+      reply.header('set-cookie', [sessions.sessionCookie(customer.customerId), cookie(LOGIN_COOKIE, '', 0)]);
       return reply.redirect(DASHBOARD_PATH, 303);
     },
   );
@@ -120,7 +92,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
     async (request, reply) => {
       const session = sessionOf(request);
       if (!session) return showLogin(reply, 401, 'Your session has ended: log in again.');
-      if (!same(String(request.body?.csrf ?? ''), mac('dashboard-csrf', session.value))) {
+      if (!same(String(request.body?.csrf ?? ''), sessions.csrf(session.value))) {
         return sendPage(
           reply,
           403,
@@ -142,6 +114,57 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardOp
       return reply.redirect(`${DASHBOARD_PATH}?${new URLSearchParams({ revoked: arrangementId })}`, 303);
     },
   );
+}
+
+/** The dashboard's login codes, signed session cookies and session-bound form tokens (HMAC, one key). */
+class DashboardSessions {
+  readonly #key: string;
+
+  constructor(key: string) {
+    this.#key = key;
+  }
+
+  #mac(purpose: string, value: string): string {
+    return createHmac('sha256', this.#key).update(`${purpose}:${value}`).digest('base64url');
+  }
+
+  loginCode(nonce: string): string {
+    const digest = Buffer.from(this.#mac('dashboard-login', nonce), 'base64url');
+    return String(digest.readUInt32BE(0) % 1_000_000).padStart(6, '0');
+  }
+
+  csrf(session: string): string {
+    return this.#mac('dashboard-csrf', session);
+  }
+
+  /** The login page, with a fresh nonce cookie its one-time code is derived from. */
+  showLogin(reply: FastifyReply, status: number, problem?: string): FastifyReply {
+    const nonce = randomBytes(16).toString('base64url');
+    reply.header('set-cookie', cookie(LOGIN_COOKIE, nonce, 600));
+    const body = loginPage({
+      action: `${DASHBOARD_PATH}/login`,
+      customers: SANDBOX_CUSTOMERS,
+      code: this.loginCode(nonce),
+      problem,
+    });
+    return sendPage(reply, status, body);
+  }
+
+  sessionCookie(customerId: string): string {
+    const expires = Math.floor(Date.now() / 1000) + SESSION_SECONDS;
+    const value = `${customerId}.${expires}`;
+    return cookie(SESSION_COOKIE, `${value}.${this.#mac('dashboard-session', value)}`, SESSION_SECONDS);
+  }
+
+  /** The customer of a valid, unexpired session cookie. */
+  sessionOf(request: FastifyRequest): { customerId: string; value: string } | undefined {
+    const value = cookiesOf(request).get(SESSION_COOKIE);
+    const [customerId, expires, signature] = value?.split('.') ?? [];
+    if (!value || !customerId || !expires || !signature) return undefined;
+    if (!same(signature, this.#mac('dashboard-session', `${customerId}.${expires}`))) return undefined;
+    if (Number(expires) * 1000 < Date.now() || !sandboxCustomer(customerId)) return undefined;
+    return { customerId, value };
+  }
 }
 
 async function clientNames(db: Database, clientIds: string[]): Promise<Map<string, string>> {
