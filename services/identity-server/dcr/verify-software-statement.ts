@@ -1,4 +1,5 @@
 import { decodeJwt, errors, jwtVerify } from 'jose';
+import { OPTIONAL_SSA_CLAIMS, REQUIRED_SSA_CLAIMS } from '../../../lib/cdr/software-statement.ts';
 import {
   InvalidClientMetadata,
   InvalidSoftwareStatement,
@@ -7,25 +8,19 @@ import {
 import type { RegistrationContext } from './context.ts';
 import { KeySetUnavailable } from './key-set-cache.ts';
 
-const REQUIRED_STRINGS = [
-  'org_id',
-  'org_name',
-  'client_name',
-  'client_description',
-  'client_uri',
-  'logo_uri',
-  'jwks_uri',
-  'revocation_uri',
-  'recipient_base_uri',
-  'software_id',
-] as const;
-const OPTIONAL_STRINGS = [
-  'legal_entity_id',
-  'legal_entity_name',
-  'sector_identifier_uri',
-  'tos_uri',
-  'policy_uri',
-] as const;
+/** Required claims with checks of their own: the JWT's (jose), `redirect_uris` (its step), roles and scope (below). */
+const CHECKED_APART = new Set<string>([
+  'iss',
+  'iat',
+  'exp',
+  'jti',
+  'redirect_uris',
+  'software_roles',
+  'scope',
+]);
+const REQUIRED_STRINGS = REQUIRED_SSA_CLAIMS.filter((claim) => !CHECKED_APART.has(claim));
+/** `software_environment` only picks the Register keys (see `verifySoftwareStatement`). */
+const OPTIONAL_STRINGS = OPTIONAL_SSA_CLAIMS.filter((claim) => claim !== 'software_environment');
 const SOFTWARE_ROLE = 'data-recipient-software-product';
 const REQUIRED_SCOPES = ['openid', 'cdr:registration'];
 /** Seconds a client is told to wait when the Register's keys cannot be had. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecipientKeys, signJwt } from '../../../lib/cdr/recipient.ts';
+import { REQUIRED_SSA_CLAIMS } from '../../../lib/cdr/software-statement.ts';
 import { startJwksServer } from '../../support/identity-server.ts';
 import {
   forgeSoftwareStatement,
@@ -13,23 +14,9 @@ import { type DcrHarness, startHarness } from './harness.ts';
 import { databaseTargets } from './targets.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
-const REQUIRED = [
-  'org_id',
-  'org_name',
-  'client_name',
-  'client_description',
-  'client_uri',
-  'logo_uri',
-  'jwks_uri',
-  'revocation_uri',
-  'recipient_base_uri',
-  'software_id',
-  'software_roles',
-  'scope',
-  'iat',
-  'exp',
-  'jti',
-];
+// Every required claim but `iss` (an SSA without it fails as not the Register's) and `redirect_uris`
+// (its own rule, in the redirect URI tests).
+const REQUIRED = REQUIRED_SSA_CLAIMS.filter((claim) => claim !== 'iss' && claim !== 'redirect_uris');
 
 describe.each(await databaseTargets())('software statement rules on $name', ({ databaseUrl }) => {
   let register: TestRegister;
