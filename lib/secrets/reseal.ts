@@ -27,3 +27,20 @@ export async function resealColumn(tx: Queryable, box: SecretBox, target: Sealed
   }
   return rows.length;
 }
+
+/**
+ * Seals the signing keys an earlier version stored in plain text (`signing_keys.private_jwk`, in the
+ * identity server's and api-manager's schemas alike) and empties the plaintext. Returns how many.
+ */
+export async function sealPlaintextSigningKeys(tx: Queryable, box: SecretBox): Promise<number> {
+  const keys = await tx.query<{ kid: string; private_jwk: unknown }>(
+    'SELECT kid, private_jwk FROM signing_keys WHERE private_jwk IS NOT NULL',
+  );
+  for (const row of keys.rows) {
+    await tx.query('UPDATE signing_keys SET sealed_private_jwk = $2, private_jwk = NULL WHERE kid = $1', [
+      row.kid,
+      box.seal(JSON.stringify(row.private_jwk)),
+    ]);
+  }
+  return keys.rows.length;
+}

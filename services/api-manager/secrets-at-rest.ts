@@ -1,5 +1,10 @@
 import { createDecipheriv } from 'node:crypto';
-import { hashSecret, resealColumn, type SecretBox } from '../../lib/secrets/index.ts';
+import {
+  hashSecret,
+  resealColumn,
+  type SecretBox,
+  sealPlaintextSigningKeys,
+} from '../../lib/secrets/index.ts';
 import type { Database, Queryable } from '../../lib/storage/index.ts';
 
 /**
@@ -13,16 +18,7 @@ export async function encryptSecretsAtRest(db: Database, secrets: SecretBox): Pr
   const migrated = await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['obkit-secrets-at-rest']);
     let count = await replaceMasterKey(tx, secrets);
-    const keys = await tx.query<{ kid: string; private_jwk: unknown }>(
-      'SELECT kid, private_jwk FROM signing_keys WHERE private_jwk IS NOT NULL',
-    );
-    for (const row of keys.rows) {
-      await tx.query('UPDATE signing_keys SET sealed_private_jwk = $2, private_jwk = NULL WHERE kid = $1', [
-        row.kid,
-        secrets.seal(JSON.stringify(row.private_jwk)),
-      ]);
-    }
-    count += keys.rows.length;
+    count += await sealPlaintextSigningKeys(tx, secrets);
     await resealColumn(tx, secrets, { table: 'signing_keys', id: 'kid', column: 'sealed_private_jwk' });
     await resealColumn(tx, secrets, { table: 'clients', id: 'client_id', column: 'secret_encrypted' });
     await resealColumn(tx, secrets, { table: 'key_managers', id: 'id', column: 'secrets_encrypted' });

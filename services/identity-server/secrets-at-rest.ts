@@ -1,4 +1,4 @@
-import { resealColumn, type SecretBox } from '../../lib/secrets/index.ts';
+import { resealColumn, type SecretBox, sealPlaintextSigningKeys } from '../../lib/secrets/index.ts';
 import type { Database } from '../../lib/storage/index.ts';
 
 /**
@@ -10,15 +10,7 @@ import type { Database } from '../../lib/storage/index.ts';
 export async function encryptSecretsAtRest(db: Database, secrets: SecretBox): Promise<void> {
   const sealedPlaintext = await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['obkit-secrets-at-rest']);
-    const keys = await tx.query<{ kid: string; private_jwk: unknown }>(
-      'SELECT kid, private_jwk FROM signing_keys WHERE private_jwk IS NOT NULL',
-    );
-    for (const row of keys.rows) {
-      await tx.query('UPDATE signing_keys SET sealed_private_jwk = $2, private_jwk = NULL WHERE kid = $1', [
-        row.kid,
-        secrets.seal(JSON.stringify(row.private_jwk)),
-      ]);
-    }
+    const sealedKeys = await sealPlaintextSigningKeys(tx, secrets);
     const clients = await tx.query<{ client_id: string; client_secret: string }>(
       'SELECT client_id, client_secret FROM clients WHERE client_secret IS NOT NULL',
     );
@@ -31,7 +23,7 @@ export async function encryptSecretsAtRest(db: Database, secrets: SecretBox): Pr
     await resealColumn(tx, secrets, { table: 'signing_keys', id: 'kid', column: 'sealed_private_jwk' });
     await resealColumn(tx, secrets, { table: 'clients', id: 'client_id', column: 'client_secret_sealed' });
     await resealColumn(tx, secrets, { table: 'server_secrets', id: 'name', column: 'sealed' });
-    return keys.rows.length + clients.rows.length;
+    return sealedKeys + clients.rows.length;
   });
   // The plaintext row versions stay in the table files until rewritten (the WAL recycles its own).
   if (sealedPlaintext > 0) await db.exec('VACUUM (FULL) signing_keys, clients');
