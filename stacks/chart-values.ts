@@ -8,6 +8,8 @@ export interface ChartSecretNames {
   truststore: pulumi.Input<string>;
   internalCa: pulumi.Input<string>;
   gatewayInternalClient: pulumi.Input<string>;
+  /** The banking service's internal client certificate (sandbox only, like the service). */
+  bankingInternalClient?: pulumi.Input<string>;
   /** CAs trusted for outbound HTTPS; sandbox: the sandbox CA, so the services trust the in-cluster mock-register. */
   outboundCa?: pulumi.Input<string>;
   /** CAs clients verify the servers with (the chart's verification pods and monitors). */
@@ -61,6 +63,7 @@ export function obkitChartValues(config: StackConfig, secrets: ChartSecretNames)
       truststoreSecret: secrets.truststore,
       internalCaSecret: secrets.internalCa,
       gatewayInternalClientSecret: secrets.gatewayInternalClient,
+      bankingInternalClientSecret: secrets.bankingInternalClient ?? '',
       outboundCaSecret: secrets.outboundCa ?? '',
     },
     admin: { existingSecret: secrets.admin },
@@ -92,5 +95,7 @@ export function obkitChartValues(config: StackConfig, secrets: ChartSecretNames)
         : { enabled: false },
     },
     mockRegister: { enabled: sandbox, podAnnotations },
+    // The CDS Banking data API refuses production mode; the chart refuses it there too.
+    banking: { enabled: sandbox, podAnnotations },
   };
 }

@@ -47,7 +47,8 @@ export interface ManifestArgs {
 
 export function environmentManifest(args: ManifestArgs): EnvironmentManifest {
   const components: ComponentKey[] = ['identityServer', 'apiManager', 'gateway'];
-  if (args.mode === 'sandbox') components.push('mockRegister');
+  // Sandbox only: the mock Register and the banking data API (which refuses production mode).
+  if (args.mode === 'sandbox') components.push('mockRegister', 'banking');
   return {
     name: `obkit-${args.mode}`,
     mode: args.mode,

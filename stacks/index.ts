@@ -92,6 +92,7 @@ const obkit = new Obkit(
       truststore: pki.truststore,
       internalCa: pki.internalCa,
       gatewayInternalClient: pki.gatewayInternalClient,
+      ...(pki.bankingInternalClient ? { bankingInternalClient: pki.bankingInternalClient } : {}),
       ...(sandbox ? { outboundCa: pki.serverCa } : {}),
       serverCa: pki.serverCa,
       ...(pki.smokeClient ? { smokeClient: pki.smokeClient } : {}),

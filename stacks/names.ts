@@ -10,6 +10,7 @@ export const COMPONENTS = {
   apiManager: { name: 'api-manager', port: 9443 },
   gateway: { name: 'gateway', port: 8243 },
   mockRegister: { name: 'mock-register', port: 7000 },
+  banking: { name: 'banking', port: 9447 },
 } as const;
 
 export type ComponentKey = keyof typeof COMPONENTS;
@@ -46,6 +47,7 @@ export const SECRETS = {
   serverCa: `${FULLNAME}-server-ca`,
   internalCa: `${FULLNAME}-internal-ca`,
   gatewayInternalClient: `${FULLNAME}-gateway-internal-client`,
+  bankingInternalClient: `${FULLNAME}-banking-internal-client`,
   smokeClient: `${FULLNAME}-smoke-client`,
   admin: `${FULLNAME}-admin`,
   encryption: `${FULLNAME}-encryption`,

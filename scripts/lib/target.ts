@@ -314,6 +314,7 @@ export function normalizeManifest(raw: Record<string, unknown>, baseDir: string)
       identityServer: { url: url('identityServer'), issuer: `${url('identityServer')}/oauth2/token` },
       apiManager: { url: url('apiManager') },
       ...(stack.services.mockRegister ? { mockRegister: { url: url('mockRegister') } } : {}),
+      ...(stack.services.banking ? { banking: { url: url('banking') } } : {}),
       pki: {
         caCertificate: stack.tls.caBundle,
         ...(stack.tls.clientCertificate ? { clientCertificate: stack.tls.clientCertificate } : {}),

@@ -12,7 +12,7 @@ export interface ObkitArgs {
 export const CHART_PATH = path.resolve(import.meta.dirname, '../../charts/obkit');
 
 /**
- * The obkit chart (identity-server, api-manager, gateway, sandbox mock-register) through
+ * The obkit chart (identity-server, api-manager, gateway, sandbox mock-register and banking) through
  * kubernetes.helm.v4.Chart: Pulumi renders it and manages every object itself, so the policy pack sees
  * them and `pulumi up` waits for the Deployments to become ready.
  */

@@ -131,6 +131,8 @@ export interface PkiSecrets {
   serverCa: pulumi.Output<string>;
   internalCa: pulumi.Output<string>;
   gatewayInternalClient: pulumi.Output<string>;
+  /** The banking service's internal client certificate; sandbox only, like the service. */
+  bankingInternalClient?: pulumi.Output<string>;
   /** The smoke test recipient's transport certificate; absent when production supplies none. */
   smokeClient?: pulumi.Output<string>;
   caBundle: pulumi.Output<string>;

@@ -24,25 +24,32 @@ export interface PkiMaterial {
   smokeClient?: TlsPair | undefined;
 }
 
+export interface PkiSecretsArgs {
+  namespace: pulumi.Input<string>;
+  origin: PkiOrigin;
+  /** Sandbox: also issue the banking service's internal client certificate. */
+  bankingClient?: boolean;
+}
+
 /**
  * The Secrets of a PKI component (children of `parent`, labelled with `origin`) and its internal CA,
  * which is generated in every environment.
  */
 export function createPkiSecrets(
   name: string,
-  args: { namespace: pulumi.Input<string>; origin: PkiOrigin },
+  args: PkiSecretsArgs,
   material: PkiMaterial & { smokeClient: TlsPair },
   parent: pulumi.Resource,
 ): PkiSecrets & { smokeClient: pulumi.Output<string> };
 export function createPkiSecrets(
   name: string,
-  args: { namespace: pulumi.Input<string>; origin: PkiOrigin },
+  args: PkiSecretsArgs,
   material: PkiMaterial,
   parent: pulumi.Resource,
 ): PkiSecrets;
 export function createPkiSecrets(
   name: string,
-  args: { namespace: pulumi.Input<string>; origin: PkiOrigin },
+  args: PkiSecretsArgs,
   material: PkiMaterial,
   parent: pulumi.Resource,
 ): PkiSecrets {
@@ -74,13 +81,20 @@ export function createPkiSecrets(
   const truststore = secret('truststore', { 'ca-bundle.pem': bundle });
   const serverCa = secret('serverCa', { 'ca.crt': material.caBundle });
   const smokeClient = material.smokeClient ? tlsSecret('smokeClient', material.smokeClient) : undefined;
-  const internal = new InternalPki(`${name}-internal`, { namespace: args.namespace }, { parent });
+  const internal = new InternalPki(
+    `${name}-internal`,
+    { namespace: args.namespace, ...(args.bankingClient ? { bankingClient: true } : {}) },
+    { parent },
+  );
   return {
     serverTls,
     truststore,
     serverCa,
     internalCa: internal.internalCaSecret,
     gatewayInternalClient: internal.gatewayInternalClientSecret,
+    ...(internal.bankingInternalClientSecret
+      ? { bankingInternalClient: internal.bankingInternalClientSecret }
+      : {}),
     ...(smokeClient ? { smokeClient } : {}),
     caBundle: material.caBundle,
     truststoreChecksum: bundle.apply((pem) => createHash('sha256').update(pem).digest('hex')),

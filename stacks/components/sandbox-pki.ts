@@ -26,6 +26,7 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
   public readonly serverCa: pulumi.Output<string>;
   public readonly internalCa: pulumi.Output<string>;
   public readonly gatewayInternalClient: pulumi.Output<string>;
+  public readonly bankingInternalClient: pulumi.Output<string>;
   public readonly smokeClient: pulumi.Output<string>;
   public readonly caBundle: pulumi.Output<string>;
   public readonly truststoreChecksum: pulumi.Output<string>;
@@ -72,7 +73,7 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
     const caBundle = pemBundle(root.certificatePem, issuing.certificatePem);
     const secrets = createPkiSecrets(
       name,
-      { namespace: args.namespace, origin: 'sandbox' },
+      { namespace: args.namespace, origin: 'sandbox', bankingClient: true },
       {
         server: {
           chain: pemBundle(server.certificatePem, issuing.certificatePem),
@@ -93,6 +94,7 @@ export class SandboxPki extends pulumi.ComponentResource implements PkiSecrets {
     this.serverCa = secrets.serverCa;
     this.internalCa = secrets.internalCa;
     this.gatewayInternalClient = secrets.gatewayInternalClient;
+    this.bankingInternalClient = secrets.bankingInternalClient!;
     this.smokeClient = secrets.smokeClient;
     this.caBundle = secrets.caBundle;
     this.truststoreChecksum = secrets.truststoreChecksum;

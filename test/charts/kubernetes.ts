@@ -65,6 +65,7 @@ export const COMPONENT_PORTS = {
   'api-manager': 9443,
   gateway: 8243,
   'mock-register': 7000,
+  banking: 9447,
 } as const;
 export type Component = keyof typeof COMPONENT_PORTS;
 /** The management listeners (`/health/*`, `/metrics`): the services' default, public port + 100. */
@@ -73,6 +74,7 @@ export const MANAGEMENT_PORTS: Record<Component, number> = {
   'api-manager': 9543,
   gateway: 8343,
   'mock-register': 7100,
+  banking: 9547,
 };
 
 function ofKind<T>(objects: RenderedObject[], kind: string): T[] {

@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { normalizeManifest } from '../../scripts/lib/target.ts';
 import { chartDir, helmTemplate, type RenderedObject } from '../support/helm.ts';
 import {
   COMPONENT_PORTS,
@@ -44,7 +45,7 @@ beforeAll(async () => {
 
 const expectedComponents: Record<SetName, Component[]> = {
   default: ['api-manager', 'gateway', 'identity-server'],
-  sandbox: ['api-manager', 'gateway', 'identity-server', 'mock-register'],
+  sandbox: ['api-manager', 'banking', 'gateway', 'identity-server', 'mock-register'],
   production: ['api-manager', 'gateway', 'identity-server'],
 };
 
@@ -169,6 +170,8 @@ describe.each(sets)('%s values', (set) => {
       expect(volumes.get('internal-ca')?.secret?.items).toEqual([{ key: 'ca.crt', path: 'ca.crt' }]);
       // Only the gateway holds the internal client certificate that identity-server trusts as "the gateway".
       expect(mounts.has('/etc/obkit/internal-client'), component).toBe(component === 'gateway');
+      // Only banking holds its own (CN=obkit-banking), which /internal/arrangements accepts and nothing else.
+      expect(mounts.has('/etc/obkit/banking-client'), component).toBe(component === 'banking');
       // ... and the vault with its DCR backend credential, the one key of the dcr-backend Secret it needs.
       expect(mounts.has('/etc/obkit/vault'), component).toBe(component === 'gateway');
       const vault = deploymentOf(objects(), component).spec?.template.spec?.volumes?.find(
@@ -206,11 +209,11 @@ describe.each(sets)('%s values', (set) => {
       if (['identity-server', 'api-manager'].includes(component)) {
         expect(encryptionKey, component).toEqual({ name: expect.stringMatching(/-encryption$/), key: 'key' });
       } else expect(encryptionKey, component).toBeUndefined();
-      // Each service pair its own credential: the gateway holds no admin password, only its vault.
+      // Each service its own credential: the gateway holds no admin password, only its vault; banking none.
       expect(
         env.some((e) => e.name === 'OBKIT_ADMIN_PASSWORD'),
         component,
-      ).toBe(component !== 'gateway');
+      ).toBe(!['gateway', 'banking'].includes(component));
       expect(
         env.some((e) => e.name === 'OBKIT_DCR_BACKEND_PASSWORD'),
         component,
@@ -249,6 +252,8 @@ describe.each(sets)('%s values', (set) => {
       internal_ca: '/etc/obkit/internal-ca/ca.crt',
       internal_client_certificate: '/etc/obkit/internal-client/tls.crt',
       internal_client_key: '/etc/obkit/internal-client/tls.key',
+      banking_client_certificate: '/etc/obkit/banking-client/tls.crt',
+      banking_client_key: '/etc/obkit/banking-client/tls.key',
     });
     expect(obkit.identity_server).toEqual({
       port: 9446,
@@ -262,6 +267,23 @@ describe.each(sets)('%s values', (set) => {
     });
     expect(obkit.gateway).toMatchObject({ port: 8243, management_port: 8343 });
     expect(obkit.mock_register !== undefined).toBe(components.includes('mock-register'));
+    if (components.includes('banking')) {
+      expect(obkit.banking).toEqual({
+        port: 9447,
+        management_port: 9547,
+        url: 'https://obkit-obkit-banking:9447',
+      });
+    } else expect(obkit.banking).toBeUndefined();
+  });
+
+  it('names the banking service in the environment manifest exactly when it deploys it', () => {
+    const json = configMaps(objects()).find((c) => c.data?.['environment.json'])?.data?.['environment.json'];
+    // As the configure and smoke Jobs read it: a banking target publishes the API and runs the journey.
+    const manifest = normalizeManifest(JSON.parse(json ?? '{}'), '/tmp');
+    if (components.includes('banking')) {
+      expect(manifest.banking).toEqual({ url: 'https://obkit-obkit-banking:9447' });
+      expect(manifest.kubernetes?.deployments).toContain('obkit-obkit-banking');
+    } else expect(manifest.banking).toBeUndefined();
   });
 
   it('exposes the gateway on 8243 as plain TCP, and nothing else outside the cluster', () => {
@@ -319,6 +341,19 @@ describe('network reachability (default values)', () => {
       expect(allowed(job('smoke'), target), target).toBe(true);
     }
     expect(allowed({ pod: podOf('api-manager') }, 'identity-server')).toBe(true);
+  });
+
+  it('lets only the gateway (and the Jobs) reach banking, and banking reach identity-server (sandbox values)', () => {
+    const sandbox = rendered.sandbox;
+    const gateway = { pod: podOf('gateway', sandbox) };
+    expect(allowed(gateway, 'banking', sandbox)).toBe(true);
+    expect(allowed(job('configure'), 'banking', sandbox)).toBe(true);
+    expect(allowed({ pod: podOf('banking', sandbox) }, 'identity-server', sandbox)).toBe(true);
+    expect(allowed(external, 'banking', sandbox)).toBe(false);
+    for (const other of ['identity-server', 'api-manager', 'mock-register']) {
+      expect(allowed({ pod: podOf(other, sandbox) }, 'banking', sandbox), other).toBe(false);
+    }
+    expect(allowed({ pod: podOf('banking', sandbox) }, 'api-manager', sandbox)).toBe(false);
   });
 
   it('refuses other pods of the namespace on the internal ports', () => {

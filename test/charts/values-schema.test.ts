@@ -49,6 +49,13 @@ describe('values the chart refuses', () => {
     expect((await render(['mockRegister.enabled=true'])).code).toBe(0);
   });
 
+  it('refuses the banking data API in production', async () => {
+    const result = await render([...production, 'banking.enabled=true']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('/banking/enabled');
+    expect((await render(['banking.enabled=true'])).code).toBe(0);
+  });
+
   it('refuses the production-unsafe values in the templates too, for renderers that skip the schema', async () => {
     const withoutSchema = (setArgs: string[]) =>
       helm([...templateArgs([], setArgs), '--skip-schema-validation']);
@@ -56,6 +63,10 @@ describe('values the chart refuses', () => {
       [
         [...production, 'mockRegister.enabled=true'],
         'mockRegister.enabled: the mock CDR Register is sandbox-only',
+      ],
+      [
+        [...production, 'banking.enabled=true'],
+        'banking.enabled: the CDS Banking data API serves fixed sandbox accounts',
       ],
       [
         [...production, 'config.allowPrivateAddresses=true'],

@@ -117,6 +117,7 @@ describe('production stack: the chart', () => {
     const { values } = chart.inputs;
     expect(values.global).toEqual({ mode: 'production', hostname: 'cdr.bank.example' });
     expect(values.mockRegister).toMatchObject({ enabled: false });
+    expect(values.banking).toMatchObject({ enabled: false });
     expect(values.config.allowPrivateAddresses).toBe(false);
     expect(values.config.toml).toContain(
       'jwks_url_production = "https://api.cdr.gov.au/cdr-register/v1/jwks"',
@@ -150,6 +151,17 @@ describe('production stack: the chart', () => {
     ]);
     for (const name of references) expect(() => secretNamed(run, name)).not.toThrow();
     expect(values.tls.outboundCaSecret).toBe('');
+  });
+
+  it('issues no banking client certificate: the banking data API is sandbox-only', async () => {
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    expect(values.tls.bankingInternalClientSecret).toBe('');
+    expect(() => secretNamed(run, 'obkit-banking-internal-client')).toThrow();
+    expect(() => secretNamed(run, 'obkit-gateway-internal-client')).not.toThrow();
+    const certificates = ofType(run, 'tls:index/locallySignedCert:LocallySignedCert').map((c) => c.name);
+    expect(certificates).toContain('pki-internal-gateway-client');
+    expect(certificates).not.toContain('pki-internal-banking-client');
+    expect((await resolve(run.outputs.environment)).services.banking).toBeUndefined();
   });
 });
 

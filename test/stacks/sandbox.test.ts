@@ -71,6 +71,7 @@ describe('sandbox stack: resources', () => {
         'obkit-identity-server',
         'obkit-gateway.obkit-sandbox.svc',
         'obkit-mock-register.obkit-sandbox.svc.cluster.local',
+        'obkit-banking.obkit-sandbox.svc',
         'localhost',
       ]),
     );
@@ -137,6 +138,28 @@ describe('sandbox stack: the chart and the Jobs', () => {
     );
     expect(values.tls.outboundCaSecret).toBe('obkit-server-ca');
     expect(values.gateway).toMatchObject({ replicaCount: 1, autoscaling: { enabled: false } });
+  });
+
+  it('deploys the banking data API with its own internal client certificate (CN=obkit-banking) from a Secret', async () => {
+    const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
+    expect(values.banking).toMatchObject({ enabled: true });
+    expect(values.tls.bankingInternalClientSecret).toBe('obkit-banking-internal-client');
+    const secret = secretNamed(run, 'obkit-banking-internal-client');
+    expect(secret.parent).toBe(one(run, 'obkit:pki:InternalPki', 'pki-internal').urn);
+    expect(secret.inputs.type).toBe('kubernetes.io/tls');
+    expect(isSecretAt(secret, 'stringData.tls.key')).toBe(true);
+    const certificate = new X509Certificate(secret.inputs.stringData['tls.crt']);
+    expect(certificate.subject).toContain('CN=obkit-banking');
+    // Issued by the internal CA, the only CA identity-server's /internal/arrangements accepts.
+    const internalCa = new X509Certificate(secretNamed(run, 'obkit-internal-ca').inputs.stringData['ca.crt']);
+    expect(certificate.issuer).toBe(internalCa.subject);
+    expect(certificate.checkIssued(internalCa)).toBe(true);
+    expect(
+      one(run, 'tls:index/locallySignedCert:LocallySignedCert', 'pki-internal-banking-client').inputs
+        .allowedUses,
+    ).toContain('client_auth');
+    const manifest = await resolve(run.outputs.environment);
+    expect(manifest.services.banking).toEqual({ url: 'https://obkit-banking:9447' });
   });
 
   it('mounts the smoke recipient certificate in the Jobs and lists the mock-register in the manifest', async () => {
@@ -222,7 +245,7 @@ describe('sandbox stack: a local cluster', () => {
     const { values } = one(run, 'kubernetes:helm.sh/v4:Chart', 'obkit').inputs;
     const bundle = secretNamed(run, 'obkit-truststore').inputs.stringData['ca-bundle.pem'];
     const checksum = createHash('sha256').update(bundle).digest('hex');
-    for (const key of ['identityServer', 'apiManager', 'gateway', 'mockRegister'])
+    for (const key of ['identityServer', 'apiManager', 'gateway', 'mockRegister', 'banking'])
       expect(values[key].podAnnotations, key).toEqual({ 'checksum/truststore': checksum });
   });
 });

@@ -64,7 +64,7 @@ app.kubernetes.io/component: {{ .component }}
 The components, as a YAML list: name (also the app.kubernetes.io/component label), key (its section in
 values), port (the container port the service listens on, fixed by the services' defaults),
 managementPort (its internal listener for /health/* and /metrics: port + 100) and what it needs
-mounted. mock-register appears only when enabled.
+mounted. mock-register and banking appear only when enabled.
 */}}
 {{- define "obkit.components" -}}
 - name: identity-server
@@ -105,6 +105,17 @@ mounted. mock-register appears only when enabled.
   admin: true
   database: true
 {{- end }}
+{{- if .Values.banking.enabled }}
+- name: banking
+  key: banking
+  tomlTable: banking
+  port: 9447
+  managementPort: 9547
+  # Its own internal client certificate, for the identity server's /internal/arrangements.
+  bankingClient: true
+  admin: false
+  database: false
+{{- end }}
 {{- end -}}
 
 {{/* Image reference: repository:tag, or repository:tag@digest when a digest is pinned. */}}
@@ -136,6 +147,9 @@ mounted. mock-register appears only when enabled.
 {{- end -}}
 {{- define "obkit.secret.gatewayInternalClient" -}}
 {{- default (printf "%s-gateway-internal-client" (include "obkit.fullname" .)) .Values.tls.gatewayInternalClientSecret -}}
+{{- end -}}
+{{- define "obkit.secret.bankingInternalClient" -}}
+{{- default (printf "%s-banking-internal-client" (include "obkit.fullname" .)) .Values.tls.bankingInternalClientSecret -}}
 {{- end -}}
 {{- define "obkit.secret.admin" -}}
 {{- default (printf "%s-admin" (include "obkit.fullname" .)) .Values.admin.existingSecret -}}

@@ -8,6 +8,9 @@ is always rendered.
 {{- if and $production .Values.mockRegister.enabled -}}
 {{- fail "mockRegister.enabled: the mock CDR Register is sandbox-only and is refused when global.mode is production" -}}
 {{- end -}}
+{{- if and $production .Values.banking.enabled -}}
+{{- fail "banking.enabled: the CDS Banking data API serves fixed sandbox accounts and is refused when global.mode is production" -}}
+{{- end -}}
 {{- if and $production .Values.config.allowPrivateAddresses -}}
 {{- fail "config.allowPrivateAddresses: outbound fetches to private addresses are sandbox-only and refused when global.mode is production" -}}
 {{- end -}}
@@ -23,7 +26,7 @@ is always rendered.
 {{- fail "config.toml: the chart generates the [obkit...] tables; set those through values (global, config, tls, ...) and keep config.toml for [open_banking...] keys" -}}
 {{- end -}}
 {{- $shutdown := add .Values.shutdown.preStopSeconds .Values.shutdown.graceSeconds -}}
-{{- range $key := list "identityServer" "apiManager" "gateway" "mockRegister" -}}
+{{- range $key := list "identityServer" "apiManager" "gateway" "mockRegister" "banking" -}}
 {{- $termination := index $.Values $key "terminationGracePeriodSeconds" -}}
 {{- if le (int $termination) (int $shutdown) -}}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed shutdown.preStopSeconds + shutdown.graceSeconds (%d), or Kubernetes kills the pod while requests are still draining" $key (int $termination) (int $shutdown)) -}}
