@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
+import { DCR_MOUNT } from '../../lib/wso2/identity-server-paths.ts';
 import type { ApiDto, ApiOperation, PublisherApi, RevisionDto } from './api-client.ts';
 import { type FingerprintKey, fingerprint } from './fingerprint.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
@@ -50,7 +51,7 @@ export async function publishDcrApi(
     step: 'publish-dcr-api',
     name: options.name ?? DCR_API_NAME,
     context: CONTEXT,
-    endpoint: `${options.identityServerUrl.replace(/\/+$/, '')}/api/openbanking/dynamic-client-registration`,
+    endpoint: `${options.identityServerUrl.replace(/\/+$/, '')}${DCR_MOUNT}`,
     inSequence: {
       text: sequence,
       policyPrefix: 'obkitDcrInSequence',

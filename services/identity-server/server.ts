@@ -10,6 +10,7 @@ import { createService, type Service } from '../../lib/http/service.ts';
 import { adminLockoutOf } from '../../lib/limits/admin-lockout.ts';
 import { encryptionKeysOf, SecretBox } from '../../lib/secrets/index.ts';
 import { type Database, openDatabase } from '../../lib/storage/index.ts';
+import { DCR_MOUNT } from '../../lib/wso2/identity-server-paths.ts';
 import { AdminCredential } from './admin/credential.ts';
 import { internalArrangementRoutes } from './arrangements/internal-routes.ts';
 import { RecipientNotifier } from './arrangements/notify-recipient.ts';
@@ -343,7 +344,7 @@ interface RouteParts {
 
 /** Every surface besides `/oauth2`: DCR, key manager, revocation feed, scopes, arrangements, consent. */
 function registerRoutes(app: FastifyInstance, parts: RouteParts): void {
-  app.register(dcrRoutes(parts.dependencies), { prefix: '/api/openbanking/dynamic-client-registration' });
+  app.register(dcrRoutes(parts.dependencies), { prefix: DCR_MOUNT });
   app.register(keyManagerRoutes, {
     prefix: '/keymanager-operations/dcr',
     db: parts.db,

@@ -45,7 +45,8 @@ const ENDPOINT_METHODS: EndpointMethods = {
   '/.well-known/openid-configuration': ['GET', 'HEAD', 'OPTIONS'],
   '/.well-known/oauth-authorization-server': ['GET', 'HEAD', 'OPTIONS'],
 };
-export const REGISTRATION_PATH = '/api/openbanking/dynamic-client-registration/register';
+
+import { REGISTRATION_PATH } from '../../../lib/wso2/identity-server-paths.ts';
 
 /** Lifetime of access tokens (seconds); retired signing keys outlive it (signing-keys.ts). */
 export const ACCESS_TOKEN_TTL = 3600;

@@ -9,6 +9,7 @@ import {
 } from '../../../lib/cdr/recipient.ts';
 import { issueSandboxClientCertificate } from '../../../lib/pki/index.ts';
 import type { Queryable } from '../../../lib/storage/index.ts';
+import { REGISTRATION_PATH } from '../../../lib/wso2/identity-server-paths.ts';
 import {
   type SeededProduct,
   type SeedOptions,
@@ -17,7 +18,7 @@ import {
 } from '../../support/register.ts';
 import { type StartedIdentityServer, startIdentityServerForDcr } from './identity-server.ts';
 
-export const REGISTRATION_PATH = '/api/openbanking/dynamic-client-registration/register';
+export { REGISTRATION_PATH };
 
 export interface Certificate {
   certificate: string;
