@@ -49,6 +49,13 @@ export interface RequestOptions {
   expect?: readonly number[];
   /** Retry on connection errors and 5xx; default true. */
   retry?: boolean;
+  /**
+   * Whether repeating the call is harmless. Default: by method (GET, HEAD, PUT, DELETE and OPTIONS are;
+   * POST and PATCH are not). A call that may have taken effect (a 5xx, a connection lost mid-request) is
+   * retried only when idempotent: against a real WSO2 a repeated POST can create a second API, revision
+   * or key manager. A call the server never received (refused, unresolvable, unreachable) is always retried.
+   */
+  idempotent?: boolean;
   responseType?: 'json' | 'text';
 }
 
@@ -73,6 +80,10 @@ export class ApiCallError extends Error {
     this.body = body;
   }
 }
+
+/** Failures before the request reached the server: retrying cannot repeat an effect. */
+const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH']);
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 const RETRIED_CODES = new Set([
   'ECONNREFUSED',
@@ -133,9 +144,11 @@ export class HttpClient {
   ): Promise<HttpResponse<T>> {
     const url = /^https?:\/\//.test(path) ? path : `${this.baseUrl}${path}`;
     const retries = options.retry === false ? 0 : this.#retries;
+    const idempotent = options.idempotent ?? IDEMPOTENT_METHODS.has(method.toUpperCase());
     const shown = displayUrl(url, options.params);
     for (let attempt = 0; ; attempt++) {
       let reason: string;
+      let neverSent = false;
       let status: number | undefined;
       let body: unknown;
       try {
@@ -167,8 +180,9 @@ export class HttpClient {
         if (!failure.code || !RETRIED_CODES.has(failure.code)) {
           throw new ApiCallError(method, shown, undefined, reason);
         }
+        neverSent = NEVER_SENT_CODES.has(failure.code);
       }
-      if (attempt >= retries) {
+      if (attempt >= retries || (!idempotent && !neverSent)) {
         const tries = attempt + 1;
         throw new ApiCallError(
           method,
@@ -286,6 +300,8 @@ export class ManagementSession {
         password: this.#admin.password,
         scope: this.#scopes.join(' '),
       }).toString(),
+      // Another token is all a repeat makes.
+      idempotent: true,
     });
     return token.data.access_token;
   }

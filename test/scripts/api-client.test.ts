@@ -67,6 +67,22 @@ describe('HttpClient', () => {
     expect(delays).toEqual([20, 40]);
   });
 
+  it('does not repeat a POST that may have taken effect (a 5xx), unless the call says it is idempotent', async () => {
+    const http = client();
+    answers = [{ status: 503, body: { code: 503, message: 'Service Unavailable', description: 'busy' } }];
+    const error = await http
+      .request('POST', '/api/am/publisher/v4/apis/x/revisions')
+      .catch((e: unknown) => e);
+    expect((error as ApiCallError).status).toBe(503);
+    expect(seen).toHaveLength(1);
+
+    const safe = client();
+    answers = [{ status: 503, body: 'busy' }];
+    const response = await safe.request<{ ok: boolean }>('POST', '/oauth2/token', { idempotent: true });
+    expect(response.data.ok).toBe(true);
+    expect(seen).toHaveLength(2);
+  });
+
   it('gives up on a server that keeps failing with the URL, the status and the API error', async () => {
     const http = client({ retries: 2 });
     answers = Array.from({ length: 3 }, () => ({
