@@ -42,9 +42,10 @@ export class RecipientSession {
   }
 
   readonly send: HttpExchange = async (method, url, init) => {
+    const host = this.target.hostHeaderFor(url);
     const response = await request(url, {
       method,
-      headers: init.headers,
+      headers: host ? { ...init.headers, host } : init.headers,
       body: init.body ?? null,
       dispatcher: this.#agent,
     });

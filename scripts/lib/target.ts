@@ -79,6 +79,11 @@ export interface Target {
   clientCertificate: { certificate: string; key: string } | undefined;
   truststorePassword?: string;
   http(baseUrl: string, options?: Partial<HttpClientOptions>): HttpClient;
+  /**
+   * The `Host` a request to `url` must carry: the gateway's vhost when the gateway is reached by another
+   * name (its in-cluster Service), for it routes by vhost; undefined otherwise.
+   */
+  hostHeaderFor(url: string): string | undefined;
 }
 
 /** The flags every script takes to pick its target (node:util parseArgs shape). */
@@ -186,6 +191,8 @@ export function targetFromManifest(
   // The gateway routes by vhost: reached by another name (its in-cluster Service), it is sent the vhost.
   const gateway = new URL(manifest.gateway.url);
   const gatewayHost = manifest.gateway.vhost !== gateway.hostname ? manifest.gateway.vhost : undefined;
+  const hostHeaderFor = (url: string) =>
+    gatewayHost && new URL(url).origin === gateway.origin ? gatewayHost : undefined;
   return {
     manifest,
     // Read when a step needs them, so the checks that need no credential run without one.
@@ -209,13 +216,11 @@ export function targetFromManifest(
     ...(manifest.truststore.format === 'pem'
       ? {}
       : { truststorePassword: env.OBKIT_TRUSTSTORE_PASSWORD ?? WSO2_DEFAULTS.truststorePassword }),
-    http: (baseUrl, options = {}) =>
-      createHttpClient({
-        baseUrl,
-        tls: { ca, ...options.tls },
-        ...(gatewayHost && new URL(baseUrl).origin === gateway.origin ? { host: gatewayHost } : {}),
-        ...options,
-      }),
+    http: (baseUrl, options = {}) => {
+      const host = hostHeaderFor(baseUrl);
+      return createHttpClient({ baseUrl, tls: { ca, ...options.tls }, ...(host ? { host } : {}), ...options });
+    },
+    hostHeaderFor,
   };
 }
 

@@ -85,6 +85,10 @@ async function secretFiles(hostnames: string[]): Promise<SecretFiles> {
       'tls.crt': await read(pki.gatewayInternalCertificate),
       'tls.key': await read(pki.gatewayInternalKey),
     },
+    [name('banking-internal-client')]: {
+      'tls.crt': await read(pki.bankingInternalCertificate),
+      'tls.key': await read(pki.bankingInternalKey),
+    },
     [name('admin')]: { username: 'admin', password: randomBytes(18).toString('base64url') },
     [name('encryption')]: { key: randomBytes(32).toString('base64') },
     [name('dcr-backend')]: dcrBackend(randomBytes(18).toString('base64url')),
@@ -168,13 +172,16 @@ describe.runIf(enabled)('the obkit image, run as the chart runs it', () => {
     expect(configure.code, configure.output).toBe(0);
     expect(configure.output).toMatch(/key-manager: (updated|unchanged)/);
     expect(configure.output).toMatch(/load-truststore: unchanged/);
+    expect(configure.output).toMatch(/publish-banking-api: (updated|unchanged)/);
   }, 300_000);
 
-  it("passes the chart's helm test (obkit smoke: a real registration through the gateway)", async () => {
+  it("passes the chart's helm test (obkit smoke: a registration, then consent, data and revocation through the gateway)", async () => {
     const smoke = await runner.complete('smoke', find('Pod', `${RELEASE}-obkit-smoke-test`).spec);
     expect(smoke.code, smoke.output).toBe(0);
     expect(smoke.output).toMatch(/registered through the gateway: 201/);
     expect(smoke.output).toMatch(/DELETE \/register\/\{ClientId\}: 204/);
+    // The sandbox release deploys banking, so the smoke goes on through consent, data and revocation.
+    expect(smoke.output).toMatch(/arrangement revoked by the recipient: 204, then the gateway answers 401/);
   }, 300_000);
 
   it("runs the verification CronJob's pod: JSON result, JUnit report and the last-success metric", async () => {
