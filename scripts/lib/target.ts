@@ -218,7 +218,12 @@ export function targetFromManifest(
       : { truststorePassword: env.OBKIT_TRUSTSTORE_PASSWORD ?? WSO2_DEFAULTS.truststorePassword }),
     http: (baseUrl, options = {}) => {
       const host = hostHeaderFor(baseUrl);
-      return createHttpClient({ baseUrl, tls: { ca, ...options.tls }, ...(host ? { host } : {}), ...options });
+      return createHttpClient({
+        baseUrl,
+        tls: { ca, ...options.tls },
+        ...(host ? { host } : {}),
+        ...options,
+      });
     },
     hostHeaderFor,
   };
