@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { promisify } from 'node:util';
+import { $ } from 'zx';
 import { type TrustedCertificate, writePkcs12Truststore } from './pkcs12.ts';
 
 /**
@@ -13,7 +12,6 @@ import { type TrustedCertificate, writePkcs12Truststore } from './pkcs12.ts';
  * store password reaches keytool through its environment, never its command line.
  */
 
-const run = promisify(execFile);
 const PASSWORD_VARIABLE = 'OBKIT_KEYTOOL_STOREPASS';
 
 export class KeytoolMissingError extends Error {
@@ -40,17 +38,15 @@ export function findKeytool(env: NodeJS.ProcessEnv = process.env): string | unde
 async function keytool(args: string[], password: string): Promise<string> {
   const binary = findKeytool();
   if (!binary) throw new KeytoolMissingError();
-  try {
-    const { stdout } = await run(binary, [...args, '-storepass:env', PASSWORD_VARIABLE], {
-      env: { ...process.env, [PASSWORD_VARIABLE]: password },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return stdout;
-  } catch (error) {
-    const failure = error as { stdout?: string; stderr?: string; message: string };
-    const detail = `${failure.stdout ?? ''}${failure.stderr ?? ''}`.trim() || failure.message;
-    throw new Error(`keytool ${args[0]} failed: ${detail.split('\n')[0]}`);
-  }
+  const env = { ...process.env, [PASSWORD_VARIABLE]: password };
+  const output = await $({
+    env,
+    quiet: true,
+    nothrow: true,
+  })`${binary} ${args} -storepass:env ${PASSWORD_VARIABLE}`;
+  if (output.ok) return output.stdout;
+  const detail = `${output.stdout}${output.stderr}`.trim() || `exit code ${output.exitCode}`;
+  throw new Error(`keytool ${args[0]} failed: ${detail.split('\n')[0]}`);
 }
 
 export async function readJksTruststore(path: string, password: string): Promise<TrustedCertificate[]> {
