@@ -1,31 +1,12 @@
+import { type ClusterManifest, clusterManifestSchema } from '../lib/config/environment-manifest.ts';
 import type { Environment } from './config.ts';
 import { type ComponentKey, inClusterUrl, SECRETS, serviceName } from './names.ts';
 
 /**
- * The environment manifest the post-deploy Jobs read (`obkit configure|smoke --environment FILE`) and
- * the stack exports: where each service is, which files hold the CAs and the smoke test's transport
- * certificate, and which environment variables carry the admin credential. It never holds a secret
- * value: credentials reach the Jobs as Secret references only.
+ * The cluster manifest the post-deploy Jobs read (`obkit configure|smoke --environment FILE`) and the
+ * stack exports, in the shape lib/config/environment-manifest.ts defines (the chart writes the same).
  */
-export interface EnvironmentManifest {
-  name: string;
-  mode: Environment;
-  namespace: string;
-  services: Partial<Record<ComponentKey, { url: string }>>;
-  /** The gateway as recipients reach it from outside the cluster. */
-  publicGatewayUrl: string;
-  tls: {
-    /** CAs the servers' certificates chain to. */
-    caBundle: string;
-    /** CDR CAs to load into the truststores (the "import the CA certificates" step). */
-    truststore: string;
-    clientCertificate?: string;
-    clientKey?: string;
-  };
-  admin: { usernameEnv: string; passwordEnv: string };
-  /** The release's Deployments and truststore Secret, so scripts never guess names. */
-  kubernetes: { deployments: string[]; truststoreSecret: string };
-}
+export type { ClusterManifest } from '../lib/config/environment-manifest.ts';
 
 /** Where the Jobs mount what the manifest points at. */
 export const MOUNTS = {
@@ -45,11 +26,12 @@ export interface ManifestArgs {
   smokeClient: boolean;
 }
 
-export function environmentManifest(args: ManifestArgs): EnvironmentManifest {
+/** Checked against the schema the Jobs read it with, so the stack never exports one they refuse. */
+export function environmentManifest(args: ManifestArgs): ClusterManifest {
   const components: ComponentKey[] = ['identityServer', 'apiManager', 'gateway'];
   // Sandbox only: the mock Register and the banking data API (which refuses production mode).
   if (args.mode === 'sandbox') components.push('mockRegister', 'banking');
-  return {
+  return clusterManifestSchema.parse({
     name: `obkit-${args.mode}`,
     mode: args.mode,
     namespace: args.namespace,
@@ -64,5 +46,5 @@ export function environmentManifest(args: ManifestArgs): EnvironmentManifest {
     },
     admin: { usernameEnv: 'OBKIT__OBKIT__ADMIN__USERNAME', passwordEnv: 'OBKIT_ADMIN_PASSWORD' },
     kubernetes: { deployments: components.map(serviceName), truststoreSecret: SECRETS.truststore },
-  };
+  });
 }

@@ -1,6 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import {
+  type EnvironmentManifest,
+  parseEnvironmentManifest,
+  type TargetKind,
+  type TruststoreFormat,
+} from '../../lib/config/environment-manifest.ts';
 import type { Config } from '../../lib/config/index.ts';
 import { configuredStateDir, issuerOf, managementUrlOf } from '../../lib/config/index.ts';
 import type { SandboxPki } from '../../lib/pki/index.ts';
@@ -13,59 +19,12 @@ import { createHttpClient, type HttpClient, type HttpClientOptions } from './api
  * name where the admin credential is, never the credential itself.
  */
 
-export type TargetKind = 'native' | 'kubernetes' | 'wso2';
-export type TruststoreFormat = 'pem' | 'pkcs12' | 'jks';
-
 /** WSO2's default names: the gateway environment APIs deploy to, the truststore it ships and its password. */
 export const WSO2_DEFAULTS = {
   gatewayEnvironment: 'Default',
   truststore: 'client-truststore.jks',
   truststorePassword: 'wso2carbon',
 } as const;
-
-/** `<state-dir>/environment.json`, as `obkit up` writes it. */
-export interface EnvironmentManifest {
-  version: 1;
-  target: TargetKind;
-  mode: 'sandbox' | 'production';
-  /**
-   * `obkit up` only: `starting` while it starts and configures the stack, `ready` once every configure
-   * step and the smoke test have passed, `stopped` once it has ended. Automation waits for `ready`.
-   */
-  status?: 'starting' | 'ready' | 'stopped';
-  stateDir?: string;
-  /**
-   * `environment`: the API manager's gateway environment the APIs deploy to (default `Default`).
-   * `managementUrl` (obkit): where the service serves `/health/*` and `/metrics` (not on `url`).
-   */
-  gateway: { url: string; vhost: string; environment?: string; managementUrl?: string };
-  identityServer: { url: string; issuer: string; managementUrl?: string };
-  apiManager: { url: string; managementUrl?: string };
-  /** A sandbox Register with obkit's admin API: obkit's own, or one run beside WSO2 (`--register`). */
-  mockRegister?: { url: string; managementUrl?: string };
-  /** obkit's sandbox CDS Banking service (services/banking), the backend of the banking API. */
-  banking?: { url: string; managementUrl?: string };
-  pki: {
-    /** CAs the services' server certificates chain to (and the sandbox recipients' CA). */
-    caCertificate: string;
-    /** Sandbox only: the issuing CA's key, for `obkit pki issue-client`. */
-    caKey?: string;
-    clientCertificate?: string;
-    clientKey?: string;
-  };
-  /** The truststore of recipients' CAs that the gateway and identity server share. */
-  truststore: { format: TruststoreFormat; path: string };
-  admin: { username: string; credentialFile?: string; passwordEnv: string };
-  /** On Kubernetes: the release's Deployments (restart) and the Secret holding the truststore. */
-  kubernetes?: { namespace: string; deployments: string[]; truststoreSecret?: string };
-  /** WSO2 outside Kubernetes: a shell command that restarts its servers after a truststore change. */
-  restartCommand?: string;
-  logs?: Record<string, string>;
-  /** The configuration in force (TOML file and effective values), without a password. */
-  config?: { file?: string; effective: unknown };
-  /** Files `obkit up` prepared for trying the stack by hand. */
-  demo?: Record<string, string>;
-}
 
 export interface Target {
   manifest: EnvironmentManifest;
@@ -162,7 +121,7 @@ export async function resolveTarget(
         `no environment manifest at ${file}: run \`obkit up\` first, or give --environment FILE or --target wso2 --apim URL --is URL --gateway URL`,
       );
     }
-    manifest = normalizeManifest(JSON.parse(await readFile(file, 'utf8')), dirname(file));
+    manifest = parseEnvironmentManifest(JSON.parse(await readFile(file, 'utf8')), dirname(file), file);
     if (kind) manifest.target = kind as TargetKind;
   }
   if (flags.truststore) {
@@ -294,64 +253,6 @@ function manifestFromFlags(flags: TargetFlags, kind: TargetKind): EnvironmentMan
       passwordEnv: 'OBKIT_ADMIN_PASSWORD',
     },
   };
-}
-
-/**
- * Reads a manifest in `obkit up`'s shape, or in the Pulumi stack's shape (`services.<component>.url`,
- * `tls.*`, `admin.passwordEnv`, `namespace`), which its in-cluster Jobs mount.
- */
-export function normalizeManifest(raw: Record<string, unknown>, baseDir: string): EnvironmentManifest {
-  if ('services' in raw) {
-    const stack = raw as {
-      mode: 'sandbox' | 'production';
-      namespace: string;
-      services: Record<string, { url: string }>;
-      publicGatewayUrl?: string;
-      tls: { caBundle: string; truststore: string; clientCertificate?: string; clientKey?: string };
-      admin: { usernameEnv: string; passwordEnv: string };
-      kubernetes?: { deployments: string[]; truststoreSecret?: string };
-    };
-    const url = (key: string) => {
-      const service = stack.services[key];
-      if (!service) throw new Error(`environment manifest: services.${key}.url is missing`);
-      return service.url;
-    };
-    return {
-      version: 1,
-      target: 'kubernetes',
-      mode: stack.mode,
-      gateway: { url: url('gateway'), vhost: new URL(stack.publicGatewayUrl ?? url('gateway')).hostname },
-      identityServer: { url: url('identityServer'), issuer: `${url('identityServer')}/oauth2/token` },
-      apiManager: { url: url('apiManager') },
-      ...(stack.services.mockRegister ? { mockRegister: { url: url('mockRegister') } } : {}),
-      ...(stack.services.banking ? { banking: { url: url('banking') } } : {}),
-      pki: {
-        caCertificate: stack.tls.caBundle,
-        ...(stack.tls.clientCertificate ? { clientCertificate: stack.tls.clientCertificate } : {}),
-        ...(stack.tls.clientKey ? { clientKey: stack.tls.clientKey } : {}),
-      },
-      truststore: { format: 'pem', path: stack.tls.truststore },
-      admin: {
-        username: process.env[stack.admin.usernameEnv] ?? 'admin',
-        passwordEnv: stack.admin.passwordEnv,
-      },
-      // The release's own names (the chart and the stack write them), never a guess at them.
-      ...(stack.kubernetes ? { kubernetes: { namespace: stack.namespace, ...stack.kubernetes } } : {}),
-    };
-  }
-  const manifest = raw as unknown as EnvironmentManifest;
-  if (
-    manifest.version !== 1 ||
-    !manifest.gateway?.url ||
-    !manifest.apiManager?.url ||
-    !manifest.identityServer?.url
-  ) {
-    throw new Error(
-      'environment manifest: expected version 1 with gateway, identityServer and apiManager URLs',
-    );
-  }
-  manifest.stateDir ??= baseDir;
-  return manifest;
 }
 
 /** The manifest of a local stack started by `obkit up`. */

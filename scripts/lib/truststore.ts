@@ -2,11 +2,12 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { TruststoreFormat } from '../../lib/config/environment-manifest.ts';
 import { splitPemBundle } from '../../lib/pki/index.ts';
 import { readJksTruststore, writeJksTruststore } from './jks.ts';
 import { readPkcs12Truststore, type TrustedCertificate, writePkcs12Truststore } from './pkcs12.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
-import type { Target, TruststoreFormat } from './target.ts';
+import type { Target } from './target.ts';
 
 /**
  * The "import the CA certificates into the truststores" console step. Native targets keep a PEM bundle

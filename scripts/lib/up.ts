@@ -4,6 +4,7 @@ import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import type { EnvironmentManifest } from '../../lib/config/environment-manifest.ts';
 import {
   type Config,
   ConfigError,
@@ -18,14 +19,7 @@ import { COMPILE_CACHE_DIR } from '../../lib/process/cache.ts';
 import { ownerOnlyFiles, tightenTree } from '../../lib/process/owner-only.ts';
 import type { PushedAuthorization } from './recipient-session.ts';
 import { Supervisor } from './supervisor.ts';
-import {
-  type EnvironmentManifest,
-  localManifest,
-  manifestPath,
-  type Target,
-  targetFromManifest,
-  writeManifest,
-} from './target.ts';
+import { localManifest, manifestPath, type Target, targetFromManifest, writeManifest } from './target.ts';
 import { acquireUpLock, releaseUpLock, type UpLock, updateUpLock } from './up-lock.ts';
 
 /**

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { JOB_COMPONENTS } from '../chart-values.ts';
-import { ENVIRONMENT_FILE, type EnvironmentManifest, MOUNTS } from '../environment.ts';
+import { type ClusterManifest, ENVIRONMENT_FILE, MOUNTS } from '../environment.ts';
 import { COMPONENTS, componentLabels, FULLNAME } from '../names.ts';
 
 export interface VerificationArgs {
   namespace: pulumi.Input<string>;
   image: string;
-  manifest: EnvironmentManifest;
+  manifest: ClusterManifest;
   secrets: {
     admin: pulumi.Input<string>;
     serverCa: pulumi.Input<string>;

@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { normalizeManifest } from '../../scripts/lib/target.ts';
+import { parseEnvironmentManifest } from '../../lib/config/environment-manifest.ts';
 import { chartDir, helmTemplate, type RenderedObject } from '../support/helm.ts';
 import {
   COMPONENT_PORTS,
@@ -279,7 +279,7 @@ describe.each(sets)('%s values', (set) => {
   it('names the banking service in the environment manifest exactly when it deploys it', () => {
     const json = configMaps(objects()).find((c) => c.data?.['environment.json'])?.data?.['environment.json'];
     // As the configure and smoke Jobs read it: a banking target publishes the API and runs the journey.
-    const manifest = normalizeManifest(JSON.parse(json ?? '{}'), '/tmp');
+    const manifest = parseEnvironmentManifest(JSON.parse(json ?? '{}'), '/tmp');
     if (components.includes('banking')) {
       expect(manifest.banking).toEqual({ url: 'https://obkit-obkit-banking:9447' });
       expect(manifest.kubernetes?.deployments).toContain('obkit-obkit-banking');

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { clusterManifestSchema } from '../../lib/config/environment-manifest.ts';
 import { chartDir, helm, helmTemplate, type RenderedObject } from '../support/helm.ts';
 import { validateObject } from './kubernetes.ts';
 
@@ -65,6 +66,8 @@ describe('verification templates (production values, release "bank")', () => {
       },
     });
     expect(manifest.services.mockRegister).toBeUndefined();
+    // The Jobs read it with the one manifest schema: it parses, and no field is one the schema drops.
+    expect(clusterManifestSchema.parse(manifest)).toEqual(manifest);
   });
 
   it('helm test runs obkit smoke; the hook runs obkit configure after install and upgrade', () => {

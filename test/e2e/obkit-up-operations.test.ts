@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { EnvironmentManifest } from '../../scripts/lib/target.ts';
+import type { EnvironmentManifest } from '../../lib/config/environment-manifest.ts';
 import type { UpLock } from '../../scripts/lib/up-lock.ts';
 import { freeBasePort } from '../support/ports.ts';
 

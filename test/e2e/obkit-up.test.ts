@@ -10,12 +10,13 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../lib/cdr/index.ts';
 import { walkSandboxConsent } from '../../lib/cdr/sandbox-consent.ts';
+import type { EnvironmentManifest } from '../../lib/config/environment-manifest.ts';
 import { basicAuthorization, DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
 import { FAPI_TLS12_CIPHERS } from '../../lib/http/tls-profile.ts';
 import { SecretBox } from '../../lib/secrets/index.ts';
 import { DcrApi, IdentityServerApi } from '../../scripts/lib/api-client.ts';
 import { keysFromJwk } from '../../scripts/lib/smoke.ts';
-import { type EnvironmentManifest, resolveTarget } from '../../scripts/lib/target.ts';
+import { resolveTarget } from '../../scripts/lib/target.ts';
 import { handshake, NON_FAPI_TLS12_CIPHERS, renegotiate } from '../support/tls-probe.ts';
 
 /**

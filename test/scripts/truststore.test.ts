@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEnvironmentManifest } from '../../lib/config/environment-manifest.ts';
 import { createCertificateAuthority, issueCertificate } from '../../lib/pki/index.ts';
 import { findKeytool, KeytoolMissingError } from '../../scripts/lib/jks.ts';
 import { readPkcs12Truststore } from '../../scripts/lib/pkcs12.ts';
-import { normalizeManifest } from '../../scripts/lib/target.ts';
 import {
   addCertificates,
   checkCertificates,
@@ -125,7 +125,7 @@ describe('obkit truststore and scripts/load-truststore.ts actions', () => {
 describe('truststore on Kubernetes (a read-only Secret mount)', () => {
   // A manifest as the chart renders it for release "bank" (charts/obkit/templates/environment.yaml).
   const target = () => ({
-    manifest: normalizeManifest(
+    manifest: parseEnvironmentManifest(
       {
         mode: 'production',
         namespace: 'cdr',

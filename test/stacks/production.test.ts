@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { clusterManifestSchema } from '../../lib/config/environment-manifest.ts';
 import { suppliedCaPem } from '../policies/fixtures.ts';
 import { runPolicies } from '../policies/support.ts';
 import {
@@ -231,6 +232,8 @@ describe('production stack: verification Jobs', () => {
     });
     expect(manifest.tls.clientCertificate).toBeUndefined();
     expect(await resolve(run.outputs.environment)).toEqual(manifest);
+    // The same schema the Jobs read it with, and no field it would drop.
+    expect(clusterManifestSchema.parse(manifest)).toEqual(manifest);
   });
 });
 
