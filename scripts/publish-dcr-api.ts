@@ -1,37 +1,6 @@
 #!/usr/bin/env node
 // Console step "publish the DCR API": import, endpoint, business plan, in-sequence, revision, deploy, publish.
-import { parseCommandLine } from './lib/command-line.ts';
-import { publishStep } from './lib/configure.ts';
-import { runAndReport, withProgress } from './lib/report.ts';
-import { resolveTarget, TARGET_HELP, targetOptions } from './lib/target.ts';
+// Its command (options, usage, run) is defined in lib/commands/ with obkit's.
+import { runScript } from './lib/commands/index.ts';
 
-const USAGE = `Usage: scripts/publish-dcr-api.ts [--definition FILE] [--insequence FILE] [target options]
-
-Imports the CDR DCR API (default: apis/cdr-dcr/0.2/), sets the identity server's DCR endpoint and the
-Unlimited business plan, uploads the request in-sequence — its Authorization header a lookup of the
-gateway's secure vault, wso2:vault-lookup('obkit.dcr.backend.authorization'), never a credential (the
-literal Basic value of WSO2's au-dcr-insequence-0.2.xml is replaced by that lookup) — creates a
-revision (deleting the oldest undeployed one at the limit of 5), deploys it to the gateway environment
-(--gateway-environment, default Default) with the vhost (--vhost, default the gateway URL's host) and
-publishes. Reports "unchanged" when all of that is already in place.
-
-  --definition FILE      Swagger 2.0 / OpenAPI 3 definition (e.g. WSO2's au-dcr-swagger.yaml)
-  --insequence FILE      request mediation sequence (e.g. WSO2's au-dcr-insequence-0.2.xml)
-
-${TARGET_HELP}`;
-
-const { values } = parseCommandLine(
-  'scripts/publish-dcr-api.ts',
-  { options: { ...targetOptions, definition: { type: 'string' }, insequence: { type: 'string' } } },
-  USAGE,
-);
-
-await runAndReport(values.json, async () => {
-  const target = await resolveTarget(values);
-  const files = { definitionFile: values.definition, inSequenceFile: values.insequence };
-  return [
-    await withProgress('publishing the DCR API', values.json, (progress) =>
-      publishStep(target, files, progress),
-    ),
-  ];
-});
+await runScript('publish-dcr-api', 'scripts/publish-dcr-api.ts');
