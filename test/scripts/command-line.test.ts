@@ -41,11 +41,14 @@ describe.each([
   });
 });
 
-describe.each(['scripts/load-truststore.ts', 'bin/obkit.ts truststore'])('%s without an action', (commandLine) => {
-  it('prints its usage and exits 2, as both front doors run the one truststore command', async () => {
-    const bare = await run(...commandLine.split(' '), '--state-dir', join(ROOT, 'no-such-state-dir'));
-    expect(bare.code).toBe(2);
-    expect(bare.stdout).toBe('');
-    expect(bare.stderr).toMatch(/^Usage: .* add CERT\.pem\.\.\./);
-  });
-});
+describe.each(['scripts/load-truststore.ts', 'bin/obkit.ts truststore'])(
+  '%s without an action',
+  (commandLine) => {
+    it('prints its usage and exits 2, as both front doors run the one truststore command', async () => {
+      const bare = await run(...commandLine.split(' '), '--state-dir', join(ROOT, 'no-such-state-dir'));
+      expect(bare.code).toBe(2);
+      expect(bare.stdout).toBe('');
+      expect(bare.stderr).toMatch(/^Usage: .* add CERT\.pem\.\.\./);
+    });
+  },
+);
