@@ -1,6 +1,7 @@
 import type * as pulumi from '@pulumi/pulumi';
+import { COMPONENTS } from '../lib/config/components.ts';
 import type { StackConfig } from './config.ts';
-import { COMPONENTS, FULLNAME, serviceName } from './names.ts';
+import { FULLNAME, serviceName } from './names.ts';
 
 /** Secret names the chart mounts (charts/obkit/values.yaml, section "Secrets"). */
 export interface ChartSecretNames {

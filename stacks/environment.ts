@@ -1,6 +1,7 @@
+import type { ComponentKey } from '../lib/config/components.ts';
 import { type ClusterManifest, clusterManifestSchema } from '../lib/config/environment-manifest.ts';
 import type { Environment } from './config.ts';
-import { type ComponentKey, inClusterUrl, SECRETS, serviceName } from './names.ts';
+import { inClusterUrl, SECRETS, serviceName } from './names.ts';
 
 /**
  * The cluster manifest the post-deploy Jobs read (`obkit configure|smoke --environment FILE`) and the

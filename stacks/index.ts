@@ -1,5 +1,6 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import { COMPONENTS } from '../lib/config/components.ts';
 import { obkitChartValues } from './chart-values.ts';
 import { AdminCredential } from './components/admin-credential.ts';
 import { DcrBackendCredential } from './components/dcr-backend-credential.ts';
@@ -13,7 +14,6 @@ import { SuppliedPki } from './components/supplied-pki.ts';
 import { Verification } from './components/verification.ts';
 import { loadStackConfig } from './config.ts';
 import { environmentManifest } from './environment.ts';
-import { COMPONENTS } from './names.ts';
 
 // The obkit stack: config → namespace → PKI, database, admin credential, encryption key → the chart →
 // verification Jobs.

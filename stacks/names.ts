@@ -1,19 +1,12 @@
 /**
  * Names the stack, the chart and the Jobs agree on. The chart is installed with fullnameOverride
- * "obkit", so its Services are "obkit-<component>" (charts/obkit/templates/_helpers.tpl).
+ * "obkit", so its Services are "obkit-<component>" (charts/obkit/templates/_helpers.tpl). The components
+ * and their ports are lib/config/components.ts.
  */
 
+import { COMPONENT_KEYS, COMPONENTS, type ComponentKey } from '../lib/config/components.ts';
+
 export const FULLNAME = 'obkit';
-
-export const COMPONENTS = {
-  identityServer: { name: 'identity-server', port: 9446 },
-  apiManager: { name: 'api-manager', port: 9443 },
-  gateway: { name: 'gateway', port: 8243 },
-  mockRegister: { name: 'mock-register', port: 7000 },
-  banking: { name: 'banking', port: 9447 },
-} as const;
-
-export type ComponentKey = keyof typeof COMPONENTS;
 
 export function serviceName(component: ComponentKey): string {
   return `${FULLNAME}-${COMPONENTS[component].name}`;
@@ -29,7 +22,7 @@ export function inClusterUrl(component: ComponentKey): string {
 
 /** Every DNS name a pod may use for a component's Service, for the server certificate's SANs. */
 export function serviceDnsNames(namespace: string): string[] {
-  return (Object.keys(COMPONENTS) as ComponentKey[]).flatMap((component) => {
+  return COMPONENT_KEYS.flatMap((component) => {
     const service = serviceName(component);
     return [
       service,

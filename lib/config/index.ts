@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { COMPONENTS, MANAGEMENT_PORT_OFFSET } from './components.ts';
 import { configSchema, type RawConfig } from './schema.ts';
 
+export { MANAGEMENT_PORT_OFFSET } from './components.ts';
 export { configSchema } from './schema.ts';
 
 type RawLimits = RawConfig['obkit']['limits'];
@@ -47,17 +49,9 @@ export const DEFAULT_LIMITS: Record<'sandbox' | 'production', Omit<Limits, 'plan
   },
 };
 
-export const SERVICE_NAMES = [
-  'identity_server',
-  'api_manager',
-  'gateway',
-  'mock_register',
-  'banking',
-] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
-
-/** Default distance of a service's management port (`/health/*`, `/metrics`) from its public port. */
-export const MANAGEMENT_PORT_OFFSET = 100;
+/** Each component's configuration section (`obkit.<name>`), from the one component table. */
+export const SERVICE_NAMES = Object.values(COMPONENTS).map((component) => component.configKey);
+export type ServiceName = (typeof COMPONENTS)[keyof typeof COMPONENTS]['configKey'];
 
 /** A configuration problem, named by its key so the operator can find it in the TOML or environment. */
 export class ConfigError extends Error {

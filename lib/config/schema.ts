@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { COMPONENTS } from './components.ts';
 
 /**
  * One configuration model for every obkit component. WSO2's TOML keys are accepted where obkit implements
@@ -118,10 +119,10 @@ export const configSchema = z.looseObject({
           outbound_ca: z.string().default(''),
         })
         .prefault({}),
-      identity_server: service(9446).prefault({}),
-      api_manager: service(9443).prefault({}),
-      gateway: service(8243).prefault({}),
-      mock_register: service(7000).prefault({}),
+      identity_server: service(COMPONENTS.identityServer.port).prefault({}),
+      api_manager: service(COMPONENTS.apiManager.port).prefault({}),
+      gateway: service(COMPONENTS.gateway.port).prefault({}),
+      mock_register: service(COMPONENTS.mockRegister.port).prefault({}),
       /**
        * The CDR Register's data-recipient and software-product status lists, polled by the identity
        * server to refuse PAR, tokens and registration management to what is no longer ACTIVE. Empty
@@ -135,7 +136,7 @@ export const configSchema = z.looseObject({
         })
         .prefault({}),
       /** The sandbox CDS Banking data API (services/banking), reached through the gateway only. */
-      banking: service(9447).prefault({}),
+      banking: service(COMPONENTS.banking.port).prefault({}),
     })
     .prefault({}),
   open_banking: z

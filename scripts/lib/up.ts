@@ -4,6 +4,7 @@ import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { BASE_PORT_SPAN, type ComponentName, componentNamed } from '../../lib/config/components.ts';
 import type { EnvironmentManifest } from '../../lib/config/environment-manifest.ts';
 import {
   type Config,
@@ -28,27 +29,17 @@ import { acquireUpLock, releaseUpLock, type UpLock, updateUpLock } from './up-lo
  * state directory (PKI, database, logs, manifest, lock), so a second `up` on it keeps every registration.
  */
 
-const SERVICES = ['mock-register', 'identity-server', 'api-manager', 'gateway', 'banking'] as const;
+/** Start order: the Register first, banking last (ports and config sections: lib/config/components.ts). */
+const SERVICES = [
+  'mock-register',
+  'identity-server',
+  'api-manager',
+  'gateway',
+  'banking',
+] as const satisfies readonly ComponentName[];
 type ServiceName = (typeof SERVICES)[number];
 const DATABASE = 'embedded-database';
-const CONFIG_KEY = {
-  'mock-register': 'mock_register',
-  'identity-server': 'identity_server',
-  'api-manager': 'api_manager',
-  gateway: 'gateway',
-  banking: 'banking',
-} as const;
-/**
- * `--base-port N`: gateway N, identity-server N+1, api-manager N+2, mock-register N+3, banking N+4; their
- * management ports (health, metrics) MANAGEMENT_PORT_OFFSET above.
- */
-const PORT_OFFSET: Record<ServiceName, number> = {
-  gateway: 0,
-  'identity-server': 1,
-  'api-manager': 2,
-  'mock-register': 3,
-  banking: 4,
-};
+const configKeyOf = (name: ServiceName) => componentNamed(name).configKey;
 const READY_TIMEOUT_MS = 90_000;
 /**
  * PGlite's WebAssembly runs on V8's baseline compiler only: optimising its hot functions costs ≈3 s of
@@ -154,12 +145,12 @@ function upContext(values: UpValues, out: (line: string) => void): UpContext {
   if (values['state-dir']) env.OBKIT__OBKIT__STATE_DIR = resolve(values['state-dir']);
   if (values['base-port'] !== undefined) {
     const base = Number(values['base-port']);
-    const highest = 65_535 - MANAGEMENT_PORT_OFFSET - 4;
+    const highest = 65_535 - MANAGEMENT_PORT_OFFSET - BASE_PORT_SPAN;
     if (!Number.isInteger(base) || base < 1 || base > highest)
       throw new Error(`--base-port must be an integer between 1 and ${highest}`);
     for (const name of SERVICES) {
-      const port = base + PORT_OFFSET[name];
-      const key = `OBKIT__OBKIT__${CONFIG_KEY[name].toUpperCase()}`;
+      const port = base + componentNamed(name).basePortOffset;
+      const key = `OBKIT__OBKIT__${configKeyOf(name).toUpperCase()}`;
       env[`${key}__PORT`] = String(port);
       env[`${key}__MANAGEMENT_PORT`] = String(port + MANAGEMENT_PORT_OFFSET);
     }
@@ -172,8 +163,8 @@ function upContext(values: UpValues, out: (line: string) => void): UpContext {
     );
   }
   for (const name of SERVICES) {
-    if (config.obkit[CONFIG_KEY[name]].port === 0)
-      throw new ConfigError(`obkit.${CONFIG_KEY[name]}.port`, 'obkit up needs fixed ports');
+    if (config.obkit[configKeyOf(name)].port === 0)
+      throw new ConfigError(`obkit.${configKeyOf(name)}.port`, 'obkit up needs fixed ports');
   }
   const stateDir = config.obkit.state_dir;
   env.OBKIT__OBKIT__STATE_DIR = stateDir;
@@ -200,7 +191,7 @@ async function takeLock(context: UpContext): Promise<UpLock> {
 async function assertPortsFree(config: Config): Promise<void> {
   const host = config.obkit.bind_address;
   for (const [name, port] of SERVICES.flatMap((service) => {
-    const { port, management_port } = config.obkit[CONFIG_KEY[service]];
+    const { port, management_port } = config.obkit[configKeyOf(service)];
     return [
       [service, port],
       [`${service} management`, management_port],
@@ -324,9 +315,9 @@ async function startAndConfigure(
   await Promise.all(
     SERVICES.map((name) => {
       // Health answers on the management listener only: wait for that port, then ask it.
-      const service = config.obkit[CONFIG_KEY[name]];
+      const service = config.obkit[configKeyOf(name)];
       const listen = { host: config.obkit.bind_address, port: service.management_port };
-      return waitReady(supervisor, name, managementUrlOf(config, CONFIG_KEY[name]), listen, ca, out);
+      return waitReady(supervisor, name, managementUrlOf(config, configKeyOf(name)), listen, ca, out);
     }),
   );
   const target = targetFromManifest(manifest, context.env);

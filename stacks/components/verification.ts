@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import { COMPONENTS } from '../../lib/config/components.ts';
 import { JOB_COMPONENTS } from '../chart-values.ts';
 import { type ClusterManifest, ENVIRONMENT_FILE, MOUNTS } from '../environment.ts';
-import { COMPONENTS, componentLabels, FULLNAME } from '../names.ts';
+import { componentLabels, FULLNAME } from '../names.ts';
 
 export interface VerificationArgs {
   namespace: pulumi.Input<string>;

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { MANAGEMENT_PORT_OFFSET } from '../../lib/config/index.ts';
+import { COMPONENTS, MANAGEMENT_PORT_OFFSET } from '../../lib/config/components.ts';
 
 /** A port free on 127.0.0.1 now (tests never take the default ports). */
 export async function freePort(): Promise<number> {
@@ -17,7 +17,10 @@ export async function freePort(): Promise<number> {
  * connection could take one of them between this check and the service's bind.
  */
 export async function freeBasePort(): Promise<number> {
-  const offsets = [0, 1, 2, 3, 4].flatMap((offset) => [offset, offset + MANAGEMENT_PORT_OFFSET]);
+  const offsets = Object.values(COMPONENTS).flatMap(({ basePortOffset }) => [
+    basePortOffset,
+    basePortOffset + MANAGEMENT_PORT_OFFSET,
+  ]);
   for (;;) {
     const base = 20_000 + Math.floor(Math.random() * 12_000);
     const free = await Promise.all(offsets.map((offset) => isFree(base + offset)));

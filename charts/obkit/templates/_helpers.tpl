@@ -64,7 +64,8 @@ app.kubernetes.io/component: {{ .component }}
 The components, as a YAML list: name (also the app.kubernetes.io/component label), key (its section in
 values), port (the container port the service listens on, fixed by the services' defaults),
 managementPort (its internal listener for /health/* and /metrics: port + 100) and what it needs
-mounted. mock-register and banking appear only when enabled.
+mounted. mock-register and banking appear only when enabled. A copy of lib/config/components.ts (the
+one table; Helm cannot import it): test/charts/components.test.ts holds the two equal.
 */}}
 {{- define "obkit.components" -}}
 - name: identity-server
