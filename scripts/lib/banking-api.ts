@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PublisherApi } from './api-client.ts';
+import type { PublisherApi } from './api-client/publisher.ts';
 import { publishApi } from './dcr-api.ts';
 import type { FingerprintKey } from './fingerprint.ts';
 import type { Progress, StepResult } from './report.ts';

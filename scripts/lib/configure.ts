@@ -1,7 +1,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdminApi, ManagementSession, PublisherApi } from './api-client.ts';
+import { AdminApi } from './api-client/admin.ts';
+import { ManagementSession } from './api-client/management-session.ts';
+import { PublisherApi } from './api-client/publisher.ts';
 import { publishBankingApi } from './banking-api.ts';
 import { publishDcrApi } from './dcr-api.ts';
 import { fingerprintKey } from './fingerprint.ts';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildRegistrationRequest } from '../../lib/cdr/index.ts';
-import { DcrApi } from './api-client.ts';
+import { DcrApi } from './api-client/dcr.ts';
 import { type PushedAuthorization, RecipientSession, type RegisteredClient } from './recipient-session.ts';
 import { keysFromJwk, sandboxRecipient } from './smoke.ts';
 import type { Target } from './target.ts';

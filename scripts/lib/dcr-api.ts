@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
 import { DCR_MOUNT } from '../../lib/wso2/identity-server-paths.ts';
-import type { ApiDto, ApiOperation, PublisherApi, RevisionDto } from './api-client.ts';
+import type { ApiDto, ApiOperation, PublisherApi, RevisionDto } from './api-client/publisher.ts';
 import { type FingerprintKey, fingerprint } from './fingerprint.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
 import { WSO2_DEFAULTS } from './target.ts';

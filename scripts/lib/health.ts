@@ -1,4 +1,4 @@
-import { ApiCallError, type HttpClient } from './api-client.ts';
+import { ApiCallError, type HttpClient } from './api-client/http.ts';
 import type { StepResult } from './report.ts';
 import type { Target } from './target.ts';
 import { runningUp } from './up-lock.ts';

@@ -1,7 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { REVOCATION_FEED_PROPERTY, REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
 import { AUDIENCE_PROPERTY } from '../../lib/gateway-feed/snapshot.ts';
-import type { AdminApi, Credentials, KeyManagerDto } from './api-client.ts';
+import type { AdminApi, KeyManagerDto } from './api-client/admin.ts';
+import type { Credentials } from './api-client/management-session.ts';
 import { type FingerprintKey, fingerprint } from './fingerprint.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
 

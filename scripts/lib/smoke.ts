@@ -15,7 +15,9 @@ import {
 } from '../../lib/cdr/index.ts';
 import { certificateThumbprint } from '../../lib/http/certificate-thumbprint.ts';
 import { createCertificateAuthority, issueCertificate } from '../../lib/pki/index.ts';
-import { ApiCallError, DcrApi, IdentityServerApi, type TlsMaterial } from './api-client.ts';
+import { DcrApi } from './api-client/dcr.ts';
+import { ApiCallError, type TlsMaterial } from './api-client/http.ts';
+import { IdentityServerApi } from './api-client/identity-server.ts';
 import type { Progress, StepResult } from './report.ts';
 import { dataSharingJourney } from './smoke-data-sharing.ts';
 import type { Target } from './target.ts';

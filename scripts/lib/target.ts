@@ -10,7 +10,7 @@ import {
 import type { Config } from '../../lib/config/index.ts';
 import { configuredStateDir, issuerOf, managementUrlOf } from '../../lib/config/index.ts';
 import type { SandboxPki } from '../../lib/pki/index.ts';
-import { createHttpClient, type HttpClient, type HttpClientOptions } from './api-client.ts';
+import { createHttpClient, type HttpClient, type HttpClientOptions } from './api-client/http.ts';
 
 /**
  * Where the scripts act: a local obkit stack (`native`), obkit on Kubernetes (`kubernetes`) or a real

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../lib/config/index.ts';
-import { AdminApi } from '../../scripts/lib/api-client.ts';
+import { AdminApi } from '../../scripts/lib/api-client/admin.ts';
 import { managementSession } from '../../scripts/lib/configure.ts';
 import {
   claimsOf,

@@ -14,7 +14,8 @@ import type { EnvironmentManifest } from '../../lib/config/environment-manifest.
 import { basicAuthorization, DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
 import { FAPI_TLS12_CIPHERS } from '../../lib/http/tls-profile.ts';
 import { SecretBox } from '../../lib/secrets/index.ts';
-import { DcrApi, IdentityServerApi } from '../../scripts/lib/api-client.ts';
+import { DcrApi } from '../../scripts/lib/api-client/dcr.ts';
+import { IdentityServerApi } from '../../scripts/lib/api-client/identity-server.ts';
 import { keysFromJwk } from '../../scripts/lib/smoke.ts';
 import { resolveTarget } from '../../scripts/lib/target.ts';
 import { handshake, NON_FAPI_TLS12_CIPHERS, renegotiate } from '../support/tls-probe.ts';

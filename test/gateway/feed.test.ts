@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PublisherApi } from '../../scripts/lib/api-client.ts';
+import { PublisherApi } from '../../scripts/lib/api-client/publisher.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
 import { freePort } from '../support/ports.ts';

@@ -1,4 +1,4 @@
-import type { PublisherApi } from '../../scripts/lib/api-client.ts';
+import type { PublisherApi } from '../../scripts/lib/api-client/publisher.ts';
 import { WSO2_DEFAULTS } from '../../scripts/lib/target.ts';
 
 /**

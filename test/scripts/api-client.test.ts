@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import { ensureSandboxPki, type SandboxPki } from '../../lib/pki/index.ts';
-import { ApiCallError, HttpClient, ManagementSession } from '../../scripts/lib/api-client.ts';
+import { ApiCallError, HttpClient } from '../../scripts/lib/api-client/http.ts';
+import { ManagementSession } from '../../scripts/lib/api-client/management-session.ts';
 
 /** A real HTTPS server whose answers each test scripts, to exercise retries and error reporting. */
 let dir: string;

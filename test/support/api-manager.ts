@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { type Config, deepMerge, loadConfig } from '../../lib/config/index.ts';
 import { ensureSandboxPki, type SandboxPki } from '../../lib/pki/index.ts';
-import { HttpClient, ManagementSession } from '../../scripts/lib/api-client.ts';
+import { HttpClient } from '../../scripts/lib/api-client/http.ts';
+import { ManagementSession } from '../../scripts/lib/api-client/management-session.ts';
 import {
   type ApiManager,
   type ApiManagerOptions,

@@ -15,7 +15,7 @@ const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD']);
 const MANAGEMENT_CLASSES = new Set(['ManagementSession', 'PublisherApi', 'AdminApi']);
 
 export interface ScriptCall {
-  /** `scripts/lib/api-client.ts:402`. */
+  /** `scripts/lib/api-client/publisher.ts:72`. */
   site: string;
   method: string;
   /** The path as written, expressions as `{}` (`/apis/{}/revisions`); `<expression>` when not a literal. */
