@@ -33,7 +33,7 @@ import { REVOCATIONS_PATH } from '../lib/gateway-feed/revocations.ts';
 import { type GatewaySnapshot, parseSynapseSequence } from '../lib/gateway-feed/snapshot.ts';
 import { SERVER_TLS_PROFILE } from '../lib/http/tls-profile.ts';
 import { ensureSandboxPki, issueSandboxClientCertificate } from '../lib/pki/index.ts';
-import { apiEntry, keyManagerEntry, snapshotOf } from '../test/gateway/support.ts';
+import { apiEntry, keyManagerEntry, snapshotOf } from '../test/support/gateway.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);

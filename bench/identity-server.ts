@@ -37,8 +37,8 @@ import { SERVER_TLS_PROFILE } from '../lib/http/tls-profile.ts';
 import type { Database, Queryable } from '../lib/storage/index.ts';
 import { rememberJti } from '../services/identity-server/dcr/replay-cache.ts';
 import { LocalSigningKey } from '../services/identity-server/oauth/local-signing-key.ts';
-import { REGISTRATION_PATH } from '../test/identity-server/dcr/harness.ts';
-import { startIdentityServerForDcr } from '../test/identity-server/dcr/identity-server.ts';
+import { REGISTRATION_PATH } from '../test/support/dcr.ts';
+import { startIdentityServerForDcr } from '../test/support/dcr-identity-server.ts';
 import { seedSoftwareProduct, startMockRegister, type TestRegister } from '../test/support/register.ts';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);

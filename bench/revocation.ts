@@ -27,6 +27,7 @@ import { Pool } from 'undici';
 import { createRecipientKeys } from '../lib/cdr/recipient.ts';
 import { REVOCATIONS_PATH } from '../lib/gateway-feed/revocations.ts';
 import { SERVER_TLS_PROFILE } from '../lib/http/tls-profile.ts';
+import { postgresTarget } from '../test/support/database.ts';
 import {
   apiEntry,
   call,
@@ -35,8 +36,7 @@ import {
   keyManagerEntry,
   snapshotOf,
   startGateway,
-} from '../test/gateway/support.ts';
-import { postgresTarget } from '../test/support/database.ts';
+} from '../test/support/gateway.ts';
 import {
   clientAssertion,
   insertCdrClient,

@@ -11,7 +11,6 @@ import { REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
 import { type Banking, createBanking } from '../../services/banking/server.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
 import { createGateway } from '../../services/gateway/server.ts';
-import { apiEntry, call, keyManagerEntry, snapshotOf } from '../gateway/support.ts';
 import {
   authorizePath,
   consentOverHttp,
@@ -21,6 +20,7 @@ import {
   requestObject,
 } from '../support/authorization.ts';
 import { gatewayConfig } from '../support/dcr-gateway.ts';
+import { apiEntry, call, keyManagerEntry, snapshotOf } from '../support/gateway.ts';
 import {
   clientAssertion,
   insertCdrClient,

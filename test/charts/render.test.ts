@@ -24,7 +24,7 @@ import {
   serviceOf,
   services,
   validateObject,
-} from './kubernetes.ts';
+} from '../support/kubernetes.ts';
 
 const ci = (name: string) => path.join(chartDir, 'ci', `${name}-values.yaml`);
 const insecureFixture = path.join(import.meta.dirname, 'fixtures/insecure-values.yaml');

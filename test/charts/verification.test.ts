@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clusterManifestSchema } from '../../lib/config/environment-manifest.ts';
 import { chartDir, helm, helmTemplate, type RenderedObject } from '../support/helm.ts';
-import { validateObject } from './kubernetes.ts';
+import { validateObject } from '../support/kubernetes.ts';
 
 // The chart's own verification: the `helm test` Pod, the configure hook Job, the scheduled verification
 // CronJob, the environment manifest they read, their NetworkPolicy, and the Prometheus Operator monitors.

@@ -3,11 +3,11 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../lib/cdr/index.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
-import { call } from '../gateway/support.ts';
-import { type DcrHarness, REGISTRATION_PATH } from '../identity-server/dcr/harness.ts';
-import type { StartedIdentityServer } from '../identity-server/dcr/identity-server.ts';
 import { postgresTarget } from '../support/database.ts';
+import { type DcrHarness, REGISTRATION_PATH } from '../support/dcr.ts';
 import { DCR_CONTEXT, type ReplicaPair, startReplicaPair } from '../support/dcr-gateway.ts';
+import type { StartedIdentityServer } from '../support/dcr-identity-server.ts';
+import { call } from '../support/gateway.ts';
 import { TEST_ADMIN_PASSWORD } from '../support/identity-server.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 

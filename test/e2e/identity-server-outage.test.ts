@@ -5,9 +5,9 @@ import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { createIdentityServer, type IdentityServer } from '../../services/identity-server/server.ts';
-import { call } from '../gateway/support.ts';
-import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
+import { type DcrHarness, startHarness } from '../support/dcr.ts';
 import { DCR_CONTEXT as CONTEXT, dcrSnapshot, gatewayConfig } from '../support/dcr-gateway.ts';
+import { call } from '../support/gateway.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 
 /**

@@ -3,10 +3,10 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../lib/cdr/index.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
-import { call } from '../gateway/support.ts';
-import type { DcrHarness } from '../identity-server/dcr/harness.ts';
 import { postgresTarget } from '../support/database.ts';
+import type { DcrHarness } from '../support/dcr.ts';
 import { DCR_CONTEXT, type ReplicaPair, startReplicaPair } from '../support/dcr-gateway.ts';
+import { call } from '../support/gateway.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
 
 /**

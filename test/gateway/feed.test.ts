@@ -5,8 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PublisherApi } from '../../scripts/lib/api-client/publisher.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { type RunningApiManager, startApiManager } from '../support/api-manager.ts';
-import { freePort } from '../support/ports.ts';
-import { openDefinition, publishApi } from './publish.ts';
 import {
   call,
   clientOf,
@@ -16,7 +14,9 @@ import {
   managementUrlOf,
   startEchoBackend,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
+import { freePort } from '../support/ports.ts';
+import { openDefinition, publishApi } from '../support/publish-api.ts';
 
 let state: TestState;
 let backend: EchoBackend;

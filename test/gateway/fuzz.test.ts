@@ -19,7 +19,7 @@ import {
   startKeyManager,
   type TestKeyManager,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
 
 const LIMIT = 64 * 1024;
 const CONTEXT = '/open-banking/0.2';

@@ -25,7 +25,7 @@ import {
   type TestKeyManager,
   type TestState,
   thumbprintOf,
-} from './support.ts';
+} from '../support/gateway.ts';
 
 // WSO2's au-dcr-insequence-0.2.xml, with its sample credential, as the publisher would hand it over.
 const DCR_SEQUENCE = `<sequence xmlns="http://ws.apache.org/ns/synapse" name="au-dcr-dynamic-endpoint-insequence-0.2">

@@ -12,7 +12,7 @@ import {
   issueClient,
   snapshotOf,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
 
 const MAIN = new URL('../../services/gateway/main.ts', import.meta.url).pathname;
 

@@ -20,7 +20,7 @@ import {
   startKeyManager,
   type TestKeyManager,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
 
 /**
  * Business-plan limits across gateway replicas: two gateways, each reporting its usage to its own

@@ -9,14 +9,6 @@ import type { SnapshotKeyManager } from '../../lib/gateway-feed/snapshot.ts';
 import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
 import {
-  clientAssertion,
-  insertCdrClient,
-  requestClientCredentialsToken,
-  type StartedIdentityServer,
-  startIdentityServer,
-  startJwksServer,
-} from '../support/identity-server.ts';
-import {
   apiEntry,
   call,
   clientOf,
@@ -29,7 +21,15 @@ import {
   startKeyManager,
   type TestKeyManager,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
+import {
+  clientAssertion,
+  insertCdrClient,
+  requestClientCredentialsToken,
+  type StartedIdentityServer,
+  startIdentityServer,
+  startJwksServer,
+} from '../support/identity-server.ts';
 
 /**
  * Revocation through the gateway, over real TLS with the real identity server: tokens revoked at

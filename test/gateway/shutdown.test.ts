@@ -13,7 +13,7 @@ import {
   snapshotOf,
   startEchoBackend,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
 
 /**
  * Graceful shutdown of a real gateway process under load. What Kubernetes does is modelled: the

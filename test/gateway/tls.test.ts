@@ -3,7 +3,6 @@ import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCertificateAuthority, type IssuedCertificate, issueCertificate } from '../../lib/pki/index.ts';
 import type { Gateway } from '../../services/gateway/server.ts';
-import { issueNonconformingCertificate } from '../support/pki.ts';
 import {
   apiEntry,
   call,
@@ -16,7 +15,8 @@ import {
   startEchoBackend,
   startGateway,
   type TestState,
-} from './support.ts';
+} from '../support/gateway.ts';
+import { issueNonconformingCertificate } from '../support/pki.ts';
 
 let state: TestState;
 let backend: EchoBackend;

@@ -1,9 +1,9 @@
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorShapeOf } from '../../services/identity-server/server.ts';
+import { type DcrHarness, REGISTRATION_PATH, startHarness } from '../support/dcr.ts';
 import { fuzzService, MALFORMED_HTTP, reportLine, sendRaw } from '../support/fuzz.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
-import { type DcrHarness, REGISTRATION_PATH, startHarness } from './dcr/harness.ts';
 
 let register: TestRegister;
 let dcr: DcrHarness;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ASSERTION_TYPE, requestObject } from '../support/authorization.ts';
+import { type DcrHarness, REGISTRATION_PATH, startHarness } from '../support/dcr.ts';
 import { clientAssertion } from '../support/identity-server.ts';
 import type { SeededProduct } from '../support/register.ts';
 import { startMockRegister, type TestRegister } from '../support/register.ts';
-import { type DcrHarness, REGISTRATION_PATH, startHarness } from './dcr/harness.ts';
 
 /**
  * Register metadata sync: the identity server polls the sandbox Register's status lists and refuses

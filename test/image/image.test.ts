@@ -8,7 +8,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureSandboxPki } from '../../lib/pki/index.ts';
 import { chartDir, helmTemplate, type RenderedObject } from '../support/helm.ts';
-import { PodRunner, type PodSpec, type PodRunner as Runner, type SecretFiles } from './pod-runner.ts';
+import {
+  PodRunner,
+  type PodSpec,
+  type PodRunner as Runner,
+  type SecretFiles,
+} from '../support/pod-runner.ts';
 
 /**
  * The image as the chart runs it: `npm run image` builds it (buildah, local base where no registry

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { chartDir, helmTemplate } from '../support/helm.ts';
-import { resourceFromObject, runPolicies, violatedPolicies } from './support.ts';
+import { resourceFromObject, runPolicies, violatedPolicies } from '../support/policies.ts';
 
 // The policy pack over the chart as `helm template` renders it: the same rules a `pulumi preview
 // --policy-pack policies` applies to the chart's objects once kubernetes.helm.v4.Chart expands them.

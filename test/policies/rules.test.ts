@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { obkitPolicies } from '../../policies/policies.ts';
 import { unpinnedReason } from '../../policies/rules/images-pinned.ts';
+import { type Resource, resourceFromObject, runPolicies, violatedPolicies } from '../support/policies.ts';
 import {
   compliantProduction,
   containerOf,
@@ -12,8 +13,7 @@ import {
   podDisruptionBudget,
   ruleFixtures,
   sandboxCaPem,
-} from './fixtures.ts';
-import { type Resource, resourceFromObject, runPolicies, violatedPolicies } from './support.ts';
+} from '../support/policy-fixtures.ts';
 
 const production = { config: { environment: 'production' } };
 const resources = (objects: object[]) => objects.map(resourceFromObject);

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clusterManifestSchema } from '../../lib/config/environment-manifest.ts';
-import { suppliedCaPem } from '../policies/fixtures.ts';
-import { runPolicies } from '../policies/support.ts';
+import { runPolicies } from '../support/policies.ts';
+import { suppliedCaPem } from '../support/policy-fixtures.ts';
 import {
   isSecretAt,
   isSecretOutput,
@@ -15,7 +15,7 @@ import {
   type StackRun,
   secretNamed,
   stackFileConfig,
-} from './harness.ts';
+} from '../support/stack.ts';
 
 // The program under mocks with Pulumi.production.yaml plus the secrets an operator sets: supplied PKI,
 // supplied admin password, external PostgreSQL, an autoscaled gateway.

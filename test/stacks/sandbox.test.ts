@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runPolicies, violatedPolicies } from '../policies/support.ts';
+import { runPolicies, violatedPolicies } from '../support/policies.ts';
 import {
   isSecretAt,
   isSecretOutput,
@@ -13,7 +13,7 @@ import {
   type StackRun,
   secretNamed,
   stackFileConfig,
-} from './harness.ts';
+} from '../support/stack.ts';
 
 // The program under mocks with the sandbox configuration of Pulumi.sandbox.yaml: generated PKI and
 // admin password, CloudNativePG, in-cluster mock-register.

@@ -5,12 +5,9 @@ import { type Config, DCR_BACKEND_VAULT_ALIAS, loadConfig } from '../../lib/conf
 import { REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
 import { parseSynapseSequence } from '../../lib/gateway-feed/snapshot.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
-import { apiEntry, keyManagerEntry, snapshotOf } from '../gateway/support.ts';
-import { type DcrHarness, startHarness } from '../identity-server/dcr/harness.ts';
-import {
-  type StartedIdentityServer,
-  startIdentityServerForDcr,
-} from '../identity-server/dcr/identity-server.ts';
+import { type DcrHarness, startHarness } from './dcr.ts';
+import { type StartedIdentityServer, startIdentityServerForDcr } from './dcr-identity-server.ts';
+import { apiEntry, keyManagerEntry, snapshotOf } from './gateway.ts';
 import { TEST_ADMIN_PASSWORD, TEST_DCR_BACKEND } from './identity-server.ts';
 import type { TestRegister } from './register.ts';
 

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../../lib/cdr/recipient.ts';
 import { certificateThumbprint } from '../../../lib/http/certificate-thumbprint.ts';
 import { encodeCertificateHeader } from '../../../lib/http/forwarded-certificate.ts';
+import { type Certificate, type DcrHarness, REGISTRATION_PATH, startHarness } from '../../support/dcr.ts';
+import { databaseTargets } from '../../support/dcr-targets.ts';
 import { startMockRegister, type TestRegister } from '../../support/register.ts';
-import { type Certificate, type DcrHarness, REGISTRATION_PATH, startHarness } from './harness.ts';
-import { databaseTargets } from './targets.ts';
 
 const DUPLICATE = 'Duplicate registrations for a given software_id are not valid';
 const REPLAYED = 'JTI value of the registration request has been replayed';

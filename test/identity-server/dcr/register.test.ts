@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DcrHarness, REGISTRATION_PATH, startHarness } from '../../support/dcr.ts';
+import { databaseTargets } from '../../support/dcr-targets.ts';
 import { issueNonconformingCertificate } from '../../support/pki.ts';
 import { startMockRegister, type TestRegister } from '../../support/register.ts';
-import { type DcrHarness, REGISTRATION_PATH, startHarness } from './harness.ts';
-import { databaseTargets } from './targets.ts';
 
 describe.each(await databaseTargets())('POST /register on $name', ({ databaseUrl }) => {
   let register: TestRegister;

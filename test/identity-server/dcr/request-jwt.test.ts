@@ -6,10 +6,10 @@ import {
   type RegistrationRequestOptions,
   signJwt,
 } from '../../../lib/cdr/recipient.ts';
+import { type DcrHarness, startHarness } from '../../support/dcr.ts';
+import { databaseTargets } from '../../support/dcr-targets.ts';
 import type { SeededProduct } from '../../support/register.ts';
 import { startMockRegister, type TestRegister } from '../../support/register.ts';
-import { type DcrHarness, startHarness } from './harness.ts';
-import { databaseTargets } from './targets.ts';
 
 /** Short, so the rotation test can wait it out; the default is 10 s. */
 const REFETCH_COOLDOWN_MS = 1500;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRecipientKeys, signJwt } from '../../../lib/cdr/recipient.ts';
 import { REQUIRED_SSA_CLAIMS } from '../../../lib/cdr/software-statement.ts';
+import { type DcrHarness, startHarness } from '../../support/dcr.ts';
+import { databaseTargets } from '../../support/dcr-targets.ts';
 import { startJwksServer } from '../../support/identity-server.ts';
 import {
   forgeSoftwareStatement,
@@ -10,8 +12,6 @@ import {
   startMockRegister,
   type TestRegister,
 } from '../../support/register.ts';
-import { type DcrHarness, startHarness } from './harness.ts';
-import { databaseTargets } from './targets.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 // Every required claim but `iss` (an SSA without it fails as not the Register's) and `redirect_uris`

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DcrHarness, REGISTRATION_PATH, startHarness } from '../../support/dcr.ts';
 import { wso2Reference } from '../../support/reference.ts';
 import type { SeedOptions } from '../../support/register.ts';
 import { startMockRegister, type TestRegister } from '../../support/register.ts';
-import { type DcrHarness, REGISTRATION_PATH, startHarness } from './harness.ts';
-import { type StaticSite, startStaticSite } from './static-site.ts';
+import { type StaticSite, startStaticSite } from '../../support/static-site.ts';
 
 /** WSO2's reference deployment.toml of the CDS toolkit, read where the workspace provides it. */
 const WSO2_TOML = wso2Reference('wso2is-6.0.0-deployment-cds.toml');

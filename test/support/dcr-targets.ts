@@ -1,4 +1,4 @@
-import { postgresTarget } from '../../support/database.ts';
+import { postgresTarget } from './database.ts';
 
 /** Where a DCR suite runs: PGlite always, the PostgreSQL server too when OBKIT_TEST_DATABASE_URL reaches one. */
 export interface DatabaseTarget {

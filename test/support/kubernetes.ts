@@ -13,7 +13,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import type { IConfigMap, IService } from 'kubernetes-models/v1';
 import { ConfigMap, Pod, Service, ServiceAccount } from 'kubernetes-models/v1';
-import type { RenderedObject } from '../support/helm.ts';
+import type { RenderedObject } from './helm.ts';
 
 type LabelSelector = NonNullable<INetworkPolicyPeer['podSelector']>;
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { SERVER_TLS_PROFILE } from '../../../lib/http/tls-profile.ts';
+import { SERVER_TLS_PROFILE } from '../../lib/http/tls-profile.ts';
 
 /**
  * A tiny HTTPS site on 127.0.0.1, port 0, with the sandbox server certificate: what a recipient's

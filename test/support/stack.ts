@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import * as pulumi from '@pulumi/pulumi';
 import { parse, stringify } from 'yaml';
-import { type Resource, resourceFromObject } from '../policies/support.ts';
-import { helmTemplate } from '../support/helm.ts';
+import { helmTemplate } from './helm.ts';
+import { type Resource, resourceFromObject } from './policies.ts';
 
 /**
  * Runs the Pulumi program under `pulumi.runtime.setMocks` and records what it registers: type, name,

@@ -6,17 +6,12 @@ import {
   buildRegistrationRequest,
   clientAssertionFields,
   type RegistrationRequestOptions,
-} from '../../../lib/cdr/recipient.ts';
-import { issueSandboxClientCertificate } from '../../../lib/pki/index.ts';
-import type { Queryable } from '../../../lib/storage/index.ts';
-import { REGISTRATION_PATH } from '../../../lib/wso2/identity-server-paths.ts';
-import {
-  type SeededProduct,
-  type SeedOptions,
-  seedSoftwareProduct,
-  type TestRegister,
-} from '../../support/register.ts';
-import { type StartedIdentityServer, startIdentityServerForDcr } from './identity-server.ts';
+} from '../../lib/cdr/recipient.ts';
+import { issueSandboxClientCertificate } from '../../lib/pki/index.ts';
+import type { Queryable } from '../../lib/storage/index.ts';
+import { REGISTRATION_PATH } from '../../lib/wso2/identity-server-paths.ts';
+import { type StartedIdentityServer, startIdentityServerForDcr } from './dcr-identity-server.ts';
+import { type SeededProduct, type SeedOptions, seedSoftwareProduct, type TestRegister } from './register.ts';
 
 export { REGISTRATION_PATH };
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type StartedIdentityServer, startIdentityServer } from '../../support/identity-server.ts';
+import { type StartedIdentityServer, startIdentityServer } from './identity-server.ts';
 
 export type { StartedIdentityServer };
 
