@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { EnvironmentManifest } from '../../lib/config/environment-manifest.ts';
+import {
+  type EnvironmentManifest,
+  environmentManifestSchema,
+} from '../../lib/config/environment-manifest.ts';
 import type { UpLock } from '../../scripts/lib/up-lock.ts';
 import { freeBasePort } from '../support/ports.ts';
 
@@ -99,7 +102,7 @@ afterAll(async () => {
 
 describe('obkit up --json', () => {
   it('prints the manifest once configure and smoke have passed, as environment.json says', async () => {
-    const printed = JSON.parse(manifestLine) as EnvironmentManifest;
+    const printed = environmentManifestSchema.parse(JSON.parse(manifestLine));
     const written = JSON.parse(await readFile(join(stateDir, 'environment.json'), 'utf8'));
     expect(printed.status).toBe('ready');
     expect(printed).toEqual(written);

@@ -10,7 +10,10 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClientAssertion, clientAssertionFields } from '../../lib/cdr/index.ts';
 import { walkSandboxConsent } from '../../lib/cdr/sandbox-consent.ts';
-import type { EnvironmentManifest } from '../../lib/config/environment-manifest.ts';
+import {
+  type EnvironmentManifest,
+  environmentManifestSchema,
+} from '../../lib/config/environment-manifest.ts';
 import { basicAuthorization, DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
 import { FAPI_TLS12_CIPHERS } from '../../lib/http/tls-profile.ts';
 import { SecretBox } from '../../lib/secrets/index.ts';
@@ -124,7 +127,10 @@ describe('obkit up', () => {
 
   it('writes environment.json with the URLs, certificates and the credential location (not the password)', async () => {
     const text = await readFile(join(stateDir, 'environment.json'), 'utf8');
-    const manifest = JSON.parse(text) as EnvironmentManifest;
+    const raw = JSON.parse(text);
+    // The shape the scripts read it with, and no field that schema would drop.
+    const manifest = environmentManifestSchema.parse(raw);
+    expect(manifest).toEqual(raw);
     expect(manifest.gateway.url).toMatch(/^https:\/\/localhost:\d+$/);
     expect(manifest.identityServer.issuer).toBe(`${manifest.identityServer.url}/oauth2/token`);
     expect(manifest.apiManager.url).toMatch(/^https:/);
