@@ -26,3 +26,11 @@ export type ManagementScope = (typeof MANAGEMENT_SCOPES)[number];
 export const PUBLISHER_API = '/api/am/publisher/v4';
 export const ADMIN_API = '/api/am/admin/v4';
 export const DEVPORTAL_API = '/api/am/devportal/v3';
+
+/**
+ * The names of the APIs obkit publishes: the scripts publish them under these names, and api-manager's
+ * default `open_banking.gateway.regulatory_apis` lists them (a CDR client reaches them with its tokens
+ * alone, no subscription).
+ */
+export const DCR_API_NAME = 'CDRDynamicClientRegistrationAPI';
+export const BANKING_API_NAME = 'CDSBankingAPI';

@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BANKING_API_NAME } from '../../lib/wso2/management-api.ts';
 import type { PublisherApi } from './api-client/publisher.ts';
 import { publishApi } from './dcr-api.ts';
 import type { FingerprintKey } from './fingerprint.ts';
@@ -11,7 +12,6 @@ import type { Progress, StepResult } from './report.ts';
  * forwards the token's arrangement, which the banking service trusts on the gateway's connection only.
  */
 
-export const BANKING_API_NAME = 'CDSBankingAPI';
 export const BANKING_DEFINITION = join(
   dirname(fileURLToPath(import.meta.url)),
   '..',

@@ -4,6 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DCR_BACKEND_VAULT_ALIAS } from '../../lib/config/index.ts';
 import { DCR_MOUNT } from '../../lib/wso2/identity-server-paths.ts';
+import { DCR_API_NAME } from '../../lib/wso2/management-api.ts';
 import type { ApiDto, ApiOperation, PublisherApi, RevisionDto } from './api-client/publisher.ts';
 import { type FingerprintKey, fingerprint } from './fingerprint.ts';
 import { type Progress, StepRecorder, type StepResult } from './report.ts';
@@ -21,7 +22,6 @@ import { WSO2_DEFAULTS } from './target.ts';
  * a run interrupted after any step leaves a state the next run recognises and completes.
  */
 
-export const DCR_API_NAME = 'CDRDynamicClientRegistrationAPI';
 export const MAX_REVISIONS = 5;
 const CONTEXT = '/open-banking/{version}';
 const PLAN = 'Unlimited';

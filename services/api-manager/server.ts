@@ -12,6 +12,7 @@ import { createService, type Service } from '../../lib/http/service.ts';
 import { splitPemBundle } from '../../lib/pki/index.ts';
 import { encryptionKeysOf, SecretBox } from '../../lib/secrets/index.ts';
 import { type Database, openDatabase } from '../../lib/storage/index.ts';
+import { BANKING_API_NAME, DCR_API_NAME } from '../../lib/wso2/management-api.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { registerAuthRoutes } from './auth/routes.ts';
 import { createTokenService } from './auth/tokens.ts';
@@ -41,7 +42,7 @@ export interface ApiManager {
 }
 
 /** DCR and the sandbox CDS Banking API (services/banking): a CDR client reaches them with its tokens alone. */
-export const DEFAULT_REGULATORY_APIS = ['CDRDynamicClientRegistrationAPI', 'CDSBankingAPI'];
+export const DEFAULT_REGULATORY_APIS = [DCR_API_NAME, BANKING_API_NAME];
 
 /**
  * `[open_banking.gateway] regulatory_apis = ["CDRDynamicClientRegistrationAPI", ...]`: the APIs that
