@@ -6,7 +6,11 @@ import { REVOCATIONS_PATH } from '../../lib/gateway-feed/revocations.ts';
 import { parseSynapseSequence } from '../../lib/gateway-feed/snapshot.ts';
 import { createGateway, type Gateway } from '../../services/gateway/server.ts';
 import { type DcrHarness, startHarness } from './dcr.ts';
-import { type StartedIdentityServer, startIdentityServerForDcr } from './dcr-identity-server.ts';
+import {
+  type StartedIdentityServer,
+  sandboxTlsPaths,
+  startIdentityServerForDcr,
+} from './dcr-identity-server.ts';
 import { apiEntry, keyManagerEntry, snapshotOf } from './gateway.ts';
 import { TEST_ADMIN_PASSWORD, TEST_DCR_BACKEND } from './identity-server.ts';
 import type { TestRegister } from './register.ts';
@@ -16,7 +20,6 @@ export const DCR_CONTEXT = '/open-banking/0.2';
 
 /** A gateway on the Register's sandbox PKI (the identity server's), on port 0. */
 export function gatewayConfig(pkiDir: string, stateDir: string): Config {
-  const pki = (name: string) => join(pkiDir, name);
   return loadConfig({
     env: {},
     overrides: {
@@ -27,15 +30,7 @@ export function gatewayConfig(pkiDir: string, stateDir: string): Config {
         // Written into <state_dir>/vault (sandbox), where the in-sequence's vault lookup finds it.
         dcr_backend: TEST_DCR_BACKEND,
         gateway: { port: 0 },
-        tls: {
-          certificate: pki('server.pem'),
-          private_key: pki('server.key'),
-          truststore: pki('truststore.pem'),
-          internal_ca: pki('internal-ca.pem'),
-          internal_client_certificate: pki('gateway-internal.pem'),
-          internal_client_key: pki('gateway-internal.key'),
-          outbound_ca: pki('ca.pem'),
-        },
+        tls: sandboxTlsPaths(pkiDir),
       },
     },
   });

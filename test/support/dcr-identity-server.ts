@@ -8,6 +8,20 @@ export type { StartedIdentityServer };
  * server certificate, the truststore that holds the recipients' issuing CA, the internal CA of the
  * gateway, and the CA its outbound fetches trust (the Register's and test sites' certificates).
  */
+/** `obkit.tls` pointing at the files of a sandbox PKI made by `ensureSandboxPki(pkiDir)`. */
+export function sandboxTlsPaths(pkiDir: string) {
+  const pki = (name: string) => join(pkiDir, name);
+  return {
+    certificate: pki('server.pem'),
+    private_key: pki('server.key'),
+    truststore: pki('truststore.pem'),
+    internal_ca: pki('internal-ca.pem'),
+    internal_client_certificate: pki('gateway-internal.pem'),
+    internal_client_key: pki('gateway-internal.key'),
+    outbound_ca: pki('ca.pem'),
+  };
+}
+
 export async function startIdentityServerForDcr(options: {
   pkiDir: string;
   registerUrl: string;
@@ -16,7 +30,6 @@ export async function startIdentityServerForDcr(options: {
   /** Shared by replicas on one PostgreSQL server (then created and dropped by the caller). */
   schema?: string;
 }): Promise<StartedIdentityServer> {
-  const pki = (name: string) => join(options.pkiDir, name);
   const overrides = options.overrides as {
     obkit?: Record<string, unknown>;
     open_banking?: Record<string, unknown>;
@@ -29,15 +42,7 @@ export async function startIdentityServerForDcr(options: {
       ...overrides,
       obkit: {
         ...overrides.obkit,
-        tls: {
-          certificate: pki('server.pem'),
-          private_key: pki('server.key'),
-          truststore: pki('truststore.pem'),
-          internal_ca: pki('internal-ca.pem'),
-          internal_client_certificate: pki('gateway-internal.pem'),
-          internal_client_key: pki('gateway-internal.key'),
-          outbound_ca: pki('ca.pem'),
-        },
+        tls: sandboxTlsPaths(options.pkiDir),
       },
       open_banking: {
         ...openBanking,

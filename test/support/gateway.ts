@@ -72,47 +72,49 @@ export interface RecordedRequest {
  * A tiny HTTPS backend on port 0 that records every request and echoes it as JSON. `/slow` answers
  * after `slowMs`; `/big` answers `bigBytes` bytes.
  */
+/** TLS options of a fake upstream the gateway reaches with its internal certificate (checked by the test). */
+async function internalServerTls(state: TestState): Promise<https.ServerOptions> {
+  return {
+    ...SERVER_TLS_PROFILE,
+    cert: await readFile(state.pki.serverCertificate),
+    key: await readFile(state.pki.serverKey),
+    ca: await readFile(state.pki.internalCaCertificate),
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
+}
+
 export async function startEchoBackend(
   state: TestState,
   options: { slowMs?: number; bigBytes?: number } = {},
 ) {
   const recorded: RecordedRequest[] = [];
-  const server = https.createServer(
-    {
-      ...SERVER_TLS_PROFILE,
-      cert: await readFile(state.pki.serverCertificate),
-      key: await readFile(state.pki.serverKey),
-      ca: await readFile(state.pki.internalCaCertificate),
-      requestCert: true,
-      rejectUnauthorized: false,
-    },
-    (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const peer = (req.socket as import('node:tls').TLSSocket).getPeerX509Certificate?.();
-        const entry: RecordedRequest = {
-          method: req.method ?? '',
-          url: req.url ?? '',
-          headers: { ...req.headers },
-          body: Buffer.concat(chunks).toString('utf8'),
-          peerSubject: peer?.subject,
-        };
-        recorded.push(entry);
-        const reply = () => {
-          if (req.url?.includes('/big')) {
-            res.writeHead(200, { 'content-type': 'text/plain' });
-            res.end('x'.repeat(options.bigBytes ?? 1024));
-            return;
-          }
-          res.writeHead(200, { 'content-type': 'application/json', 'x-backend': 'echo' });
-          res.end(JSON.stringify({ method: entry.method, url: entry.url }));
-        };
-        if (req.url?.includes('/slow')) setTimeout(reply, options.slowMs ?? 2000);
-        else reply();
-      });
-    },
-  );
+  const server = https.createServer(await internalServerTls(state), (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const peer = (req.socket as import('node:tls').TLSSocket).getPeerX509Certificate?.();
+      const entry: RecordedRequest = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: { ...req.headers },
+        body: Buffer.concat(chunks).toString('utf8'),
+        peerSubject: peer?.subject,
+      };
+      recorded.push(entry);
+      const reply = () => {
+        if (req.url?.includes('/big')) {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('x'.repeat(options.bigBytes ?? 1024));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'x-backend': 'echo' });
+        res.end(JSON.stringify({ method: entry.method, url: entry.url }));
+      };
+      if (req.url?.includes('/slow')) setTimeout(reply, options.slowMs ?? 2000);
+      else reply();
+    });
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -147,39 +149,29 @@ export async function startKeyManager(state: TestState) {
   let jwksFetches = 0;
   const active = new Map<string, Record<string, unknown>>();
   const introspectionPeers: (string | undefined)[] = [];
-  const server = https.createServer(
-    {
-      ...SERVER_TLS_PROFILE,
-      cert: await readFile(state.pki.serverCertificate),
-      key: await readFile(state.pki.serverKey),
-      ca: await readFile(state.pki.internalCaCertificate),
-      requestCert: true,
-      rejectUnauthorized: false,
-    },
-    (req, res) => {
-      if (req.url === '/oauth2/jwks') {
-        jwksFetches++;
+  const server = https.createServer(await internalServerTls(state), (req, res) => {
+    if (req.url === '/oauth2/jwks') {
+      jwksFetches++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: keys.map((key) => key.jwk) }));
+      return;
+    }
+    if (req.url === '/oauth2/introspect' && req.method === 'POST') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const socket = req.socket as import('node:tls').TLSSocket;
+        introspectionPeers.push(socket.authorized ? socket.getPeerX509Certificate?.()?.subject : undefined);
+        const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('token') ?? '';
+        const claims = active.get(token);
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ keys: keys.map((key) => key.jwk) }));
-        return;
-      }
-      if (req.url === '/oauth2/introspect' && req.method === 'POST') {
-        const chunks: Buffer[] = [];
-        req.on('data', (chunk: Buffer) => chunks.push(chunk));
-        req.on('end', () => {
-          const socket = req.socket as import('node:tls').TLSSocket;
-          introspectionPeers.push(socket.authorized ? socket.getPeerX509Certificate?.()?.subject : undefined);
-          const token = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('token') ?? '';
-          const claims = active.get(token);
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(claims ? { active: true, ...claims } : { active: false }));
-        });
-        return;
-      }
-      res.writeHead(404);
-      res.end();
-    },
-  );
+        res.end(JSON.stringify(claims ? { active: true, ...claims } : { active: false }));
+      });
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `https://localhost:${(server.address() as AddressInfo).port}`;
   const issuer = `${url}/oauth2/token`;
