@@ -321,7 +321,7 @@ async function startAndConfigure(
     }),
   );
   const target = targetFromManifest(manifest, context.env);
-  out('· configuring (key manager → DCR API → truststore → restart → smoke test)');
+  out('· configuring (key manager → DCR API → banking API → truststore → restart → smoke test)');
   const results = await configure(target, { progress: (line) => out(`    ${line}`) });
   // The actions were shown as progress above; one verdict line per step is enough here.
   out(`  ${results.map((result) => `${result.step}: ${result.status}`).join(' · ')}`);
@@ -473,6 +473,7 @@ obkit is up (sandbox) in ${seconds.toFixed(1)} s
   identity server  ${m.identityServer.url}   issuer ${m.identityServer.issuer}
   api manager      ${m.apiManager.url}
   mock register    ${m.mockRegister?.url ?? '-'}
+  banking          ${m.banking ? `${m.banking.url}   (behind the gateway: /cds-au/v1/banking)` : '-'}
 
   CA bundle        ${m.pki.caCertificate}
   client cert/key  ${m.pki.clientCertificate}  ${m.pki.clientKey}
