@@ -1,7 +1,6 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -21,6 +20,7 @@ import {
 } from '../../scripts/lib/conformance/recipient.ts';
 import { explainConfig, explainRegistration } from '../../scripts/lib/dcr-explain.ts';
 import { resolveTarget } from '../../scripts/lib/target.ts';
+import { configOnFreePorts, OBKIT, ROOT, startForegroundUp, UP_ENV } from '../support/obkit-up.ts';
 
 /**
  * `obkit conformance dcr` (and the drift and diagnosis commands) against one stack started by
@@ -29,20 +29,10 @@ import { resolveTarget } from '../../scripts/lib/target.ts';
  * operator would) the run fails, naming the rule, the request and the answer.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const OBKIT = join(ROOT, 'bin', 'obkit.ts');
 let stateDir: string;
 let configFile: string;
 let up: ChildProcess | undefined;
 let toml: string;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  return port;
-}
 
 interface Run {
   code: number;
@@ -55,7 +45,7 @@ function obkit(...args: string[]): Promise<Run> {
     execFile(
       process.execPath,
       [OBKIT, ...args],
-      { cwd: ROOT, env: { ...process.env, OBKIT_CONFIG: '', OBKIT_ADMIN_PASSWORD: '' }, maxBuffer: 1 << 24 },
+      { cwd: ROOT, env: UP_ENV, maxBuffer: 1 << 24 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
@@ -72,28 +62,15 @@ async function upLock(): Promise<{
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'obkit-conformance-'));
   configFile = join(stateDir, 'obkit.toml');
-  toml = '[obkit]\nlog_level = "warn"\n';
-  for (const service of ['gateway', 'identity_server', 'api_manager', 'mock_register', 'banking'])
-    toml += `\n[obkit.${service}]\nport = ${await freePort()}\nmanagement_port = ${await freePort()}\n`;
+  toml = await configOnFreePorts();
   await writeFile(configFile, toml);
-  let output = '';
-  up = spawn(process.execPath, [OBKIT, 'up', '--config', configFile, '--state-dir', stateDir], {
-    cwd: ROOT,
-    env: { ...process.env, OBKIT_ADMIN_PASSWORD: '', OBKIT_CONFIG: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  up.stdout!.on('data', (chunk) => {
-    output += chunk;
-  });
-  up.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 170_000;
-  while (!output.includes('stops every service.')) {
-    if (up.exitCode !== null) throw new Error(`obkit up exited ${up.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`obkit up did not finish:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  up = (
+    await startForegroundUp(
+      process.execPath,
+      [OBKIT, 'up', '--config', configFile, '--state-dir', stateDir],
+      170_000,
+    )
+  ).child;
 }, 180_000);
 
 afterAll(async () => {

@@ -1,7 +1,6 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,6 +20,7 @@ import { DcrApi } from '../../scripts/lib/api-client/dcr.ts';
 import { IdentityServerApi } from '../../scripts/lib/api-client/identity-server.ts';
 import { keysFromJwk } from '../../scripts/lib/smoke.ts';
 import { resolveTarget } from '../../scripts/lib/target.ts';
+import { configOnFreePorts, OBKIT, ROOT, startForegroundUp } from '../support/obkit-up.ts';
 import { handshake, NON_FAPI_TLS12_CIPHERS, renegotiate } from '../support/tls-probe.ts';
 
 /**
@@ -30,56 +30,30 @@ import { handshake, NON_FAPI_TLS12_CIPHERS, renegotiate } from '../support/tls-p
  * permissive umask (000) on a state directory an earlier version left readable to others.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
 let stateDir: string;
 let up: ChildProcess | undefined;
-let output = '';
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  return port;
-}
-
+/** `obkit up` under umask 000: every file would be world-readable unless obkit makes it owner-only. */
 async function startUp(configFile: string): Promise<string> {
-  output = '';
-  // Under umask 000 every file would be world-readable unless obkit makes it owner-only.
-  up = spawn(
+  const started = await startForegroundUp(
     'sh',
     [
       '-c',
       'umask 000 && exec "$@"',
       'sh',
       process.execPath,
-      join(ROOT, 'bin', 'obkit.ts'),
+      OBKIT,
       'up',
       '--config',
       configFile,
       '--state-dir',
       stateDir,
     ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, OBKIT_ADMIN_PASSWORD: '', OBKIT_CONFIG: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    150_000,
   );
-  up.stdout!.on('data', (chunk) => {
-    output += chunk;
-  });
-  up.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const deadline = Date.now() + 150_000;
-  while (!output.includes('stops every service.')) {
-    if (up.exitCode !== null) throw new Error(`obkit up exited ${up.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`obkit up did not finish:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return output;
+  up = started.child;
+  return started.output();
 }
 
 async function stopUp(): Promise<number | null> {
@@ -95,11 +69,7 @@ let firstSummary: string;
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'obkit-up-'));
   configFile = join(stateDir, 'obkit.toml');
-  let toml = '[obkit]\nlog_level = "warn"\n';
-  for (const service of ['gateway', 'identity_server', 'api_manager', 'mock_register', 'banking']) {
-    toml += `\n[obkit.${service}]\nport = ${await freePort()}\nmanagement_port = ${await freePort()}\n`;
-  }
-  await writeFile(configFile, toml);
+  await writeFile(configFile, await configOnFreePorts());
   // What an earlier version left: a state directory and a data directory readable by everyone.
   await mkdir(join(stateDir, 'data', 'left-behind'), { recursive: true });
   await writeFile(join(stateDir, 'data', 'left-behind', 'old.dat'), 'old');
@@ -147,13 +117,9 @@ describe('obkit up', () => {
   });
 
   it('a second configure reports every step unchanged', async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [join(ROOT, 'bin', 'obkit.ts'), 'configure', '--state-dir', stateDir, '--json'],
-      {
-        cwd: ROOT,
-      },
-    );
+    const { stdout } = await run(process.execPath, [OBKIT, 'configure', '--state-dir', stateDir, '--json'], {
+      cwd: ROOT,
+    });
     const { ok, results } = JSON.parse(stdout) as {
       ok: boolean;
       results: { step: string; status: string }[];
@@ -187,7 +153,7 @@ describe('obkit up', () => {
       .trim();
     const { stdout } = await run(
       process.execPath,
-      [join(ROOT, 'bin', 'obkit.ts'), 'consent-url', '--state-dir', stateDir, '--json'],
+      [OBKIT, 'consent-url', '--state-dir', stateDir, '--json'],
       { cwd: ROOT },
     );
     const fresh = JSON.parse(stdout) as { ok: boolean; url: string; expiresIn: number };
@@ -433,11 +399,9 @@ describe('the running stack as an accreditation probe sees it', () => {
   });
 
   it('`obkit status` asks the management ports and finds every service up', async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [join(ROOT, 'bin', 'obkit.ts'), 'status', '--state-dir', stateDir, '--json'],
-      { cwd: ROOT },
-    );
+    const { stdout } = await run(process.execPath, [OBKIT, 'status', '--state-dir', stateDir, '--json'], {
+      cwd: ROOT,
+    });
     const services = JSON.parse(stdout).results[0].data.services as Record<
       string,
       { url: string; ready: boolean }
