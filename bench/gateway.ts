@@ -11,7 +11,7 @@
  * the load generator in worker threads; the gateway and the bare relay run in child processes of their
  * own (the gateway logs to /dev/null, access log on), nginx as one process, so each relay's CPU is its own.
  *
- *   node bench/gateway.ts      env: BENCH_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_ROUNDS (2)
+ *   node bench/gateway.ts      env: BENCH_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3)
  *
  * BENCH_PLAN_REQUESTS=N subscribes the bench application to a business plan of N requests a minute
  * instead of Unlimited, so every request also passes the plan limiter (set N above what the run sends).
@@ -38,7 +38,7 @@ import { apiEntry, keyManagerEntry, snapshotOf } from '../test/support/gateway.t
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const WARMUP_SECONDS = 1.5;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Gateway throughput ÷ the bare Node relay's (issue 13). */
 const TARGET_BARE_RATIO = 0.9;
 const PLAN_REQUESTS = process.env.BENCH_PLAN_REQUESTS ? Number(process.env.BENCH_PLAN_REQUESTS) : undefined;
@@ -216,11 +216,20 @@ async function main(): Promise<void> {
       `rate ${(rate(through) / rate(baseline)).toFixed(2)}, CPU-bound ${(allCpu(baseline) / allCpu(through)).toFixed(2)}, ` +
       `relay CPU ${through.relayUs && baseline.relayUs ? (through.relayUs / baseline.relayUs).toFixed(2) : '-'}×`;
     console.log(`gateway ÷ direct:     ${ratios(direct)}`);
-    console.log(`gateway ÷ bare relay: ${ratios(bare)} (target rate ≥ ${TARGET_BARE_RATIO})`);
+    console.log(`gateway ÷ bare relay: ${ratios(bare)}`);
     if (viaNginx) console.log(`gateway ÷ nginx:      ${ratios(viaNginx)}`);
-    const met = rate(through) / rate(bare) >= TARGET_BARE_RATIO;
+    // The verdict: each round's gateway ÷ bare relay rate, the two measured minutes apart at most, and
+    // the median of those (a 2-core VM's rates move by tens of per cent between runs, so the best of
+    // each, taken from different rounds, can land on either side of the target).
+    const roundRatios = rounds.map((round) => rate(round.at(-1)!) / rate(round[1]!));
+    const sorted = [...roundRatios].sort((a, b) => a - b);
+    const median =
+      sorted.length % 2
+        ? sorted[sorted.length >> 1]!
+        : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
     console.log(
-      `gateway ÷ bare relay ${(rate(through) / rate(bare)).toFixed(2)} (target ≥ ${TARGET_BARE_RATIO}): ${met ? 'MET' : 'NOT MET'}`,
+      `gateway ÷ bare relay, same round: ${median.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')}) ` +
+        `(target ≥ ${TARGET_BARE_RATIO}): ${median >= TARGET_BARE_RATIO ? 'MET' : 'NOT MET'}`,
     );
     for (const run of rounds.flat()) {
       if (run.result.errors || run.result.statuses['200'] !== run.result.requests) {
