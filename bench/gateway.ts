@@ -34,6 +34,7 @@ import { type GatewaySnapshot, parseSynapseSequence } from '../lib/gateway-feed/
 import { SERVER_TLS_PROFILE } from '../lib/http/tls-profile.ts';
 import { ensureSandboxPki, issueSandboxClientCertificate } from '../lib/pki/index.ts';
 import { apiEntry, keyManagerEntry, snapshotOf } from '../test/support/gateway.ts';
+import { median, quantile } from './statistics.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -222,14 +223,10 @@ async function main(): Promise<void> {
     // the median of those (a 2-core VM's rates move by tens of per cent between runs, so the best of
     // each, taken from different rounds, can land on either side of the target).
     const roundRatios = rounds.map((round) => rate(round.at(-1)!) / rate(round[1]!));
-    const sorted = [...roundRatios].sort((a, b) => a - b);
-    const median =
-      sorted.length % 2
-        ? sorted[sorted.length >> 1]!
-        : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    const ratio = median(roundRatios);
     console.log(
-      `gateway ÷ bare relay, same round: ${median.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')}) ` +
-        `(target ≥ ${TARGET_BARE_RATIO}): ${median >= TARGET_BARE_RATIO ? 'MET' : 'NOT MET'}`,
+      `gateway ÷ bare relay, same round: ${ratio.toFixed(2)} (median of ${roundRatios.map((r) => r.toFixed(2)).join(', ')}) ` +
+        `(target ≥ ${TARGET_BARE_RATIO}): ${ratio >= TARGET_BARE_RATIO ? 'MET' : 'NOT MET'}`,
     );
     for (const run of rounds.flat()) {
       if (run.result.errors || run.result.statuses['200'] !== run.result.requests) {
@@ -409,8 +406,14 @@ async function runLoad(job: LoadJob): Promise<void> {
   await Promise.all(loops);
   await Promise.all(clients.map((client) => client.close()));
   const sorted = latencies.subarray(0, Math.min(count, latencies.length)).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
-  const result: LoadResult = { requests: count, errors, seconds, p50: at(0.5), p99: at(0.99), statuses };
+  const result: LoadResult = {
+    requests: count,
+    errors,
+    seconds,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    statuses,
+  };
   parentPort!.postMessage(result);
 }
 

@@ -43,6 +43,7 @@ import { LocalSigningKey } from '../services/identity-server/oauth/local-signing
 import { REGISTRATION_PATH } from '../test/support/dcr.ts';
 import { startIdentityServerForDcr } from '../test/support/dcr-identity-server.ts';
 import { seedSoftwareProduct, startMockRegister, type TestRegister } from '../test/support/register.ts';
+import { median } from './statistics.ts';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
@@ -502,12 +503,6 @@ function reportTargets(rounds: Round[]): void {
       `median ${Math.round(median(rounds.map((round) => round.registrations.serverUs)))} ÷ ` +
       `${Math.round(median(rounds.map((round) => round.handshakes.serverUs)))} µs) (target ≤ 2×): ${verdict(ratio <= 2)}`,
   );
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** Server CPU per operation of each part of the token's floor, `FLOOR_OPERATIONS` of each, CONCURRENCY in flight. */

@@ -46,6 +46,7 @@ import {
   startIdentityServer,
   startJwksServer,
 } from '../test/support/identity-server.ts';
+import { quantile } from './statistics.ts';
 
 const REVOCATIONS = Number(process.env.BENCH_REVOCATIONS ?? 20);
 const INTROSPECTIONS = Number(process.env.BENCH_INTROSPECTIONS ?? 2000);
@@ -310,7 +311,7 @@ async function introspect(is: ChildReady, token: string, ask: <T>(message: Ask) 
 
 function summary(values: number[]): string {
   const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!.toFixed(0);
+  const at = (q: number) => quantile(sorted, q).toFixed(0);
   return `p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${sorted.at(-1)!.toFixed(0)} ms`;
 }
 

@@ -23,6 +23,7 @@ import { IdentityServerApi } from '../scripts/lib/api-client/identity-server.ts'
 import { sandboxRecipient } from '../scripts/lib/smoke.ts';
 import { resolveTarget, type Target } from '../scripts/lib/target.ts';
 import { freeBasePort } from '../test/support/ports.ts';
+import { quantile } from './statistics.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 5);
@@ -240,8 +241,8 @@ function report(atStart: Memory[], afterWarmup: Memory[], atEnd: Memory[]): void
         const row: Record<string, string | number> = { minute: minute + 1 };
         for (const operation of operations) {
           const values = [...(latencies.get(minute)!.get(operation) ?? [])].sort((a, b) => a - b);
-          const at = (q: number) => values[Math.min(values.length - 1, Math.floor(values.length * q))] ?? 0;
-          row[operation] = `${at(0.5).toFixed(0)} / ${at(0.99).toFixed(0)} (${values.length})`;
+          row[operation] =
+            `${quantile(values, 0.5).toFixed(0)} / ${quantile(values, 0.99).toFixed(0)} (${values.length})`;
         }
         return row;
       }),
